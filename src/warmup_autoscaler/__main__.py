@@ -1,0 +1,3 @@
+from warmup_autoscaler.cli import main
+
+main()

@@ -1,0 +1,287 @@
+"""The command line: run the daemon, talk to it, inspect the config, try decisions, set up the db.
+
+Usage errors exit 2 and runtime errors exit 1, each with a one-line message and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from warmup_autoscaler.config import Settings, flap_warning, load_settings
+from warmup_autoscaler.errors import AutoscalerError, ConfigError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="warmup-autoscaler",
+    help="Scales warmup workers to the number of active mailboxes in your database.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create the auto-scaler's tables and demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+_env_file: Path | None = Path(".env")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="AUTO_SCALER_API_URL",
+        help="Base URL of the running daemon [default: http://AUTO_SCALER_API_HOST:PORT].",
+    ),
+]
+
+
+@app.callback()
+def _root(
+    env_file: Annotated[
+        Path,
+        typer.Option(
+            "--env-file",
+            envvar="AUTO_SCALER_ENV_FILE",
+            help="Settings file read before the environment.",
+        ),
+    ] = Path(".env"),
+) -> None:
+    global _env_file
+    _env_file = env_file
+
+
+def _settings(*, platform: bool = True) -> Settings:
+    return load_settings(_env_file, platform=platform)
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def run() -> None:
+    """Run the auto-scaler daemon: check every interval, scale, serve the API."""
+    from warmup_autoscaler.daemon import run_daemon
+    from warmup_autoscaler.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    run_daemon(settings)
+
+
+def _api_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    try:
+        s = Settings(_env_file=_env_file)  # type: ignore[call-arg]
+        host, port = s.api_host, s.api_port
+    except ValueError:
+        host, port = "127.0.0.1", 3001
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{host}:{port}"
+
+
+def _request(method: str, url: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, timeout=60, **kwargs)
+    except httpx.HTTPError as exc:
+        raise AutoscalerError(
+            f"cannot reach the auto-scaler at {url} ({exc}); is `warmup-autoscaler run` running? "
+            "Set --url or AUTO_SCALER_API_URL"
+        ) from exc
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise AutoscalerError(f"{url} answered {response.status_code} with no JSON") from exc
+    if response.status_code in (401, 403):
+        raise AutoscalerError(f"{response.status_code}: {body.get('detail')}")
+    return response.status_code, body
+
+
+@app.command()
+def status(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the running daemon's status."""
+    base = _api_url(url)
+    _, body = _request("GET", f"{base}/api/auto-scaler/status")
+    if as_json:
+        _echo_json(body)
+        return
+    from warmup_autoscaler.cli_render import render_status
+
+    render_status(body)
+
+
+@app.command()
+def trigger(
+    url: UrlOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="AUTO_SCALER_ADMIN_TOKEN", help="Admin token.", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a scaling check now on the running daemon."""
+    if not token:
+        s = Settings(_env_file=_env_file)  # type: ignore[call-arg]
+        token = s.admin_token.get_secret_value() if s.admin_token else None
+    if not token:
+        raise AutoscalerError("no admin token: set AUTO_SCALER_ADMIN_TOKEN or pass --token")
+    base = _api_url(url)
+    _, body = _request(
+        "POST", f"{base}/api/auto-scaler/trigger", headers={"Authorization": f"Bearer {token}"}
+    )
+    if as_json:
+        _echo_json(body)
+    else:
+        decision = body.get("decision") or {}
+        typer.echo(body.get("message", ""))
+        if decision:
+            typer.echo(
+                f"{decision['currentWorkers']} -> {decision['targetWorkers']} workers, "
+                f"{decision['mailboxCount']} mailboxes: {decision['reason']}"
+            )
+    if not body.get("success"):
+        raise typer.Exit(1)
+
+
+@app.command("config")
+def show_config(as_json: JsonOpt = False) -> None:
+    """Show the effective settings (secrets masked) and warnings about them."""
+    settings = _settings()
+    values = settings.public_dict()
+    warnings = [w for w in (flap_warning(settings),) if w]
+    if as_json:
+        _echo_json({"settings": values, "warnings": warnings})
+        return
+    for name, value in values.items():
+        typer.echo(f"{name}={'' if value is None else value}")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@app.command()
+def decide(
+    mailboxes: Annotated[int, typer.Option(min=0, help="Active mailboxes.")],
+    workers: Annotated[int, typer.Option(min=0, help="Current workers.")],
+    seconds_since_scale_up: Annotated[
+        float | None, typer.Option(min=0, help="Seconds since the last scale-up [default: never].")
+    ] = None,
+    seconds_since_scale_down: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds since the last scale-down [default: never]."),
+    ] = None,
+) -> None:
+    """Print the decision the engine takes under the effective config; touches nothing."""
+    from warmup_autoscaler import policy
+    from warmup_autoscaler.controller import policy_config, utc_now
+
+    settings = _settings(platform=False)
+    now = utc_now()
+
+    def ago(seconds: float | None) -> Any:
+        return None if seconds is None else now - timedelta(seconds=seconds)
+
+    cfg = policy_config(settings)
+    up, down = ago(seconds_since_scale_up), ago(seconds_since_scale_down)
+    d = policy.decide(
+        mailboxes=mailboxes,
+        workers=workers,
+        cfg=cfg,
+        last_scale_up=up,
+        last_scale_down=down,
+        now=now,
+    )
+    _echo_json(
+        {
+            **d.to_dict(),
+            "canScaleUp": policy.can_scale_up(workers, cfg, up, now),
+            "canScaleDown": policy.can_scale_down(workers, cfg, up, down, now),
+        }
+    )
+
+
+@db_app.command("init")
+def db_init(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also create the demo `mailboxes` table.")
+    ] = False,
+) -> None:
+    """Create or upgrade the auto-scaler's tables (versioned migrations)."""
+    from warmup_autoscaler.store.database import Database
+    from warmup_autoscaler.store.demo import create_demo_tables
+    from warmup_autoscaler.store.migrate import upgrade
+
+    settings = _settings(platform=False)
+    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    try:
+        upgrade(db)
+        if demo:
+            create_demo_tables(db)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"database ready: {settings.public_dict()['DATABASE_URL']}"
+        + (" (with demo mailboxes table)" if demo else "")
+    )
+
+
+@db_app.command("seed")
+def db_seed(
+    mailboxes: Annotated[int, typer.Option(min=1, help="How many mailboxes to add.")],
+    status_: Annotated[
+        str, typer.Option("--status", help="Status of the new mailboxes (active counts).")
+    ] = "active",
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the table has no mailboxes yet.")
+    ] = False,
+) -> None:
+    """Add demo mailboxes to the `mailboxes` table, with a progress bar."""
+    from rich.progress import Progress
+
+    from warmup_autoscaler.sensor import MailboxCounter
+    from warmup_autoscaler.store.database import Database
+    from warmup_autoscaler.store.demo import seed_mailboxes
+
+    settings = _settings(platform=False)
+    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    try:
+        if if_empty:
+            existing = MailboxCounter(db, "SELECT COUNT(*) FROM mailboxes").count()
+            if existing:
+                typer.echo(f"the mailboxes table already has {existing} mailboxes; not seeding")
+                return
+        with Progress(transient=True, disable=mailboxes < 10_000) as bar:
+            task = bar.add_task("seeding mailboxes", total=mailboxes)
+            added = seed_mailboxes(
+                db,
+                mailboxes,
+                status=status_,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    finally:
+        db.dispose()
+    typer.echo(f"added {added} mailboxes with status '{status_}'")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"config error: {line}", err=True)
+        sys.exit(2)
+    except AutoscalerError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

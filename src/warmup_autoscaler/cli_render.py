@@ -1,0 +1,47 @@
+"""Human-readable tables for the CLI (rich), kept apart so `run` never imports them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["render_status"]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def render_status(body: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title="warmup-autoscaler", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    pct = body.get("utilizationPercent")
+    rows = [
+        ("enabled", body.get("enabled")),
+        ("platform", body.get("config", {}).get("platform")),
+        ("workers", body.get("currentWorkers")),
+        ("optimal workers", body.get("optimalWorkers")),
+        ("active mailboxes", body.get("mailboxCount")),
+        ("utilization", None if pct is None else f"{pct:.1f}%"),
+        ("can scale up", body.get("canScaleUp")),
+        ("can scale down", body.get("canScaleDown")),
+        ("last check", body.get("lastCheckAt")),
+    ]
+    decision = body.get("lastDecision")
+    if decision:
+        rows.append(("last decision", f"{decision['action']}: {decision['reason']}"))
+    if body.get("lastError"):
+        rows.append(("last error", f"[red]{body['lastError']}[/red]"))
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    console.print(table)

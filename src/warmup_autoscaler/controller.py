@@ -1,0 +1,341 @@
+"""One check = count, decide, execute, record. Checks never overlap.
+
+The controller owns the daemon's view of the world (last decision, cooldown times, last error), so
+the status API answers from memory. It takes narrow capabilities, not whole subsystems: something
+that counts, a platform, and a journal.
+
+A check's states:
+
+    prepare (migrate, load cooldowns) -> count -> read workers -> decide -> execute? -> journal
+        any step failing ends the check with `error` set; nothing is scaled after a failure,
+        so a failed count can never remove a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from warmup_autoscaler.config import Settings
+from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.platforms.base import Platform
+from warmup_autoscaler.policy import (
+    Action,
+    Decision,
+    PolicyConfig,
+    can_scale_down,
+    can_scale_up,
+    cooldown_left,
+    decide,
+    utilization,
+)
+from warmup_autoscaler.store.state import CheckRecord, ScalerState
+
+__all__ = ["CheckResult", "Controller", "policy_config", "utc_now"]
+
+log = structlog.get_logger("warmup_autoscaler.controller")
+
+UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be written
+
+
+class Counter(Protocol):
+    def count(self) -> int: ...
+
+
+class Journal(Protocol):
+    def load(self) -> ScalerState: ...
+    def save(self, state: ScalerState) -> None: ...
+    def record_check(self, rec: CheckRecord) -> int: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    return PolicyConfig(
+        mailboxes_per_worker=settings.mailboxes_per_worker,
+        min_workers=settings.min_workers,
+        max_workers=settings.max_workers,
+        scale_up_threshold=settings.scale_up_threshold,
+        scale_down_threshold=settings.scale_down_threshold,
+        scale_up_cooldown=timedelta(milliseconds=settings.scale_up_cooldown_ms),
+        scale_down_cooldown=timedelta(milliseconds=settings.scale_down_cooldown_ms),
+        mode=settings.scaling_mode,
+        max_step=settings.max_step,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    checked_at: datetime
+    trigger: str
+    decision: Decision | None
+    executed: bool
+    error: str | None
+    duration_ms: float
+    workers_after: int | None = None  # the platform's count read again after an executed action
+
+    @property
+    def workers(self) -> int | None:
+        """The fleet size this check left behind, as best known."""
+        if self.decision is None:
+            return None
+        if self.workers_after is not None:
+            return self.workers_after
+        return self.decision.target_workers if self.executed else self.decision.current_workers
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        if self.decision is None:
+            return f"Scaling check failed: {self.error}"
+        text = f"Scaling check complete: {self.decision.action.value}"
+        if self.decision.action is not Action.NO_CHANGE and not self.executed and not self.error:
+            text += " (not executed: AUTO_SCALER_ENABLED=false)"
+        if self.error:
+            text += f" (failed: {self.error})"
+        return text
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        counter: Counter,
+        platform: Platform,
+        journal: Journal,
+        prepare: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utc_now,
+        resume_fleet: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy_config(settings)
+        self._counter = counter
+        self._platform = platform
+        self._journal = journal
+        self._prepare = prepare
+        self._resume_fleet = resume_fleet
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._state: ScalerState | None = None
+        self._state_dirty = False
+        self._unjournaled: deque[CheckRecord] = deque(maxlen=UNJOURNALED_LIMIT)
+        self.last: CheckResult | None = None
+        self.last_decision: CheckResult | None = None  # the last check that reached a decision
+        self.last_error: str | None = None
+
+    @property
+    def state(self) -> ScalerState:
+        return self._state or ScalerState(last_scale_up_at=None, last_scale_down_at=None)
+
+    async def check(self, trigger: str = "interval") -> CheckResult:
+        """Run one check; a check already running is waited for first (checks never overlap)."""
+        async with self._lock:
+            result = await self._check(trigger)
+            await asyncio.to_thread(self._record, result)
+            self.last = result
+            if result.decision is not None:
+                self.last_decision = result
+            if result.error is not None:
+                self.last_error = result.error
+            elif not self._unjournaled:
+                self.last_error = None
+            self._log(result)
+            return result
+
+    async def _check(self, trigger: str) -> CheckResult:
+        started, now = time.perf_counter(), self._clock()
+
+        def done(
+            decision: Decision | None,
+            executed: bool,
+            error: str | None,
+            workers_after: int | None = None,
+        ) -> CheckResult:
+            return CheckResult(
+                workers_after=workers_after,
+                checked_at=now,
+                trigger=trigger,
+                decision=decision,
+                executed=executed,
+                error=error,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+
+        try:
+            if self._state is None:
+                await asyncio.to_thread(self._prepare)
+                self._state = await asyncio.to_thread(self._journal.load)
+                await self._resume()
+            mailboxes = await asyncio.to_thread(self._counter.count)
+            workers = await asyncio.to_thread(self._platform.current_workers)
+        except AutoscalerError as exc:
+            return done(None, False, exc.message)
+        state = self.state
+        decision = decide(
+            mailboxes=mailboxes,
+            workers=workers,
+            cfg=self.policy,
+            last_scale_up=state.last_scale_up_at,
+            last_scale_down=state.last_scale_down_at,
+            now=now,
+        )
+        if decision.action is Action.NO_CHANGE or not self.settings.enabled:
+            return done(decision, False, None)
+        try:
+            await asyncio.to_thread(self._platform.scale_to, decision.target_workers)
+        except AutoscalerError as exc:
+            return done(decision, False, exc.message)
+        target = decision.target_workers
+        if decision.action is Action.SCALE_UP:
+            self._state = replace(state, last_scale_up_at=now, workers=target)
+        else:
+            self._state = replace(state, last_scale_down_at=now, workers=target)
+        self._state_dirty = True
+        try:
+            after: int | None = await asyncio.to_thread(self._platform.current_workers)
+        except AutoscalerError:
+            after = None
+        return done(decision, True, None, after)
+
+    async def _resume(self) -> None:
+        """Bring a fleet the daemon supervises back to the size it last set, before deciding.
+
+        Local workers stop with the daemon; without this, every restart would start from zero and
+        count as a fresh scale-up that resets the cooldown.
+        """
+        wanted = self.state.workers
+        if not self._resume_fleet or wanted is None:
+            return
+        wanted = max(self.policy.min_workers, min(self.policy.max_workers, wanted))
+        if await asyncio.to_thread(self._platform.current_workers) < wanted:
+            log.info("resuming_fleet", workers=wanted)
+            await asyncio.to_thread(self._platform.scale_to, wanted)
+
+    def _record(self, result: CheckResult) -> None:
+        """Journal the check (and any the journal missed before), and persist changed cooldowns."""
+        d = result.decision
+        self._unjournaled.append(
+            CheckRecord(
+                checked_at=result.checked_at,
+                trigger=result.trigger,
+                mailbox_count=d.mailbox_count if d else None,
+                current_workers=d.current_workers if d else None,
+                target_workers=d.target_workers if d else None,
+                optimal_workers=d.optimal_workers if d else None,
+                action=d.action.value if d else None,
+                reason=d.reason if d else None,
+                utilization_percent=d.utilization_percent if d else None,
+                executed=result.executed,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+        )
+        try:
+            if self._state_dirty and self._state is not None:
+                self._journal.save(self._state)
+                self._state_dirty = False
+            while self._unjournaled:
+                self._journal.record_check(self._unjournaled[0])
+                self._unjournaled.popleft()
+        except AutoscalerError as exc:
+            self.last_error = (
+                f"could not write the journal ({len(self._unjournaled)} checks kept "
+                f"in memory until it can): {exc.message}"
+            )
+            log.warning("journal_failed", error=exc.message, pending=len(self._unjournaled))
+
+    def _log(self, result: CheckResult) -> None:
+        fields: dict[str, Any] = {
+            "trigger": result.trigger,
+            "executed": result.executed,
+            "durationMs": result.duration_ms,
+        }
+        if result.decision is not None:
+            fields.update(result.decision.to_dict())
+        if result.error is not None:
+            log.error("check", error=result.error, **fields)
+        else:
+            log.info("check", **fields)
+
+    def status(self) -> dict[str, Any]:
+        """The seed's status shape, answered from memory."""
+        s, now, state = self.settings, self._clock(), self.state
+        last = self.last_decision
+        decision = last.decision if last else None
+        workers = last.workers if last else None
+        mailboxes = decision.mailbox_count if decision else None
+        pct: float | None = None
+        if workers is not None and mailboxes is not None:
+            u = utilization(mailboxes, workers, s.mailboxes_per_worker)
+            pct = None if u == float("inf") else round(u * 100, 1)
+        last_action = max(
+            (t for t in (state.last_scale_up_at, state.last_scale_down_at) if t), default=None
+        )
+        return {
+            "enabled": s.enabled,
+            "currentWorkers": workers,
+            "mailboxCount": mailboxes,
+            "utilizationPercent": pct,
+            "optimalWorkers": decision.optimal_workers if decision else None,
+            "canScaleUp": workers is not None
+            and can_scale_up(workers, self.policy, state.last_scale_up_at, now),
+            "canScaleDown": workers is not None
+            and can_scale_down(
+                workers, self.policy, state.last_scale_up_at, state.last_scale_down_at, now
+            ),
+            "config": {
+                "enabled": s.enabled,
+                "checkIntervalMs": s.check_interval_ms,
+                "mailboxesPerWorker": s.mailboxes_per_worker,
+                "minWorkers": s.min_workers,
+                "maxWorkers": s.max_workers,
+                "scaleUpThreshold": s.scale_up_threshold,
+                "scaleDownThreshold": s.scale_down_threshold,
+                "platform": s.platform,
+                "scaleUpCooldownMs": s.scale_up_cooldown_ms,
+                "scaleDownCooldownMs": s.scale_down_cooldown_ms,
+                "scalingMode": s.scaling_mode,
+                "maxStep": s.max_step,
+            },
+            "cooldowns": {
+                "scaleUpSecondsLeft": cooldown_left(
+                    state.last_scale_up_at, self.policy.scale_up_cooldown, now
+                ).total_seconds(),
+                "scaleDownSecondsLeft": cooldown_left(
+                    last_action, self.policy.scale_down_cooldown, now
+                ).total_seconds(),
+            },
+            "lastScaleUpAt": _iso(state.last_scale_up_at),
+            "lastScaleDownAt": _iso(state.last_scale_down_at),
+            "lastCheckAt": _iso(self.last.checked_at if self.last else None),
+            "lastDecision": decision_dict(last),
+            "lastError": self.last_error,
+        }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def decision_dict(result: CheckResult | None) -> dict[str, Any] | None:
+    if result is None or result.decision is None:
+        return None
+    return {
+        **result.decision.to_dict(),
+        "executed": result.executed,
+        "checkedAt": _iso(result.checked_at),
+        "trigger": result.trigger,
+    }

@@ -1,0 +1,137 @@
+"""The daemon: checks at start and every interval, with the API served in the same process.
+
+Stops cleanly on SIGINT/SIGTERM: a running check is finished (a scale is never cut in half), the
+API stops, then the platform stops what it supervises (the local platform's workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+
+from warmup_autoscaler.api import create_app
+from warmup_autoscaler.config import Settings
+from warmup_autoscaler.controller import Controller
+from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.platforms import create_platform
+from warmup_autoscaler.platforms.base import Platform
+from warmup_autoscaler.sensor import MailboxCounter
+from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.migrate import upgrade
+from warmup_autoscaler.store.state import StateStore
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = structlog.get_logger("warmup_autoscaler.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its own signal handling: the daemon owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    db: Database
+    platform: Platform
+    controller: Controller
+
+    @classmethod
+    def build(cls, settings: Settings) -> Daemon:
+        db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+        platform = create_platform(settings)
+        controller = Controller(
+            settings=settings,
+            counter=MailboxCounter(db, settings.mailbox_query),
+            platform=platform,
+            journal=StateStore(db),
+            prepare=lambda: upgrade(db),
+            resume_fleet=settings.platform == "local",
+        )
+        return cls(settings=settings, db=db, platform=platform, controller=controller)
+
+    async def serve(self, sock: socket.socket) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        config = uvicorn.Config(
+            create_app(self.controller), log_config=None, access_log=False, lifespan="off"
+        )
+        server = _Server(config)
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        checks = asyncio.create_task(self._check_loop(stop))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({server_task, checks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        log.info("stopping", reason="signal" if not server_task.done() else "api server stopped")
+        await checks
+        server.should_exit = True
+        await server_task
+        stopper.cancel()
+
+    async def _check_loop(self, stop: asyncio.Event) -> None:
+        interval_s = self.settings.check_interval_ms / 1000
+        trigger = "startup"
+        while not stop.is_set():
+            await self.controller.check(trigger)
+            trigger = "interval"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    def close(self) -> None:
+        close = getattr(self.platform, "close", None)
+        if callable(close):
+            close()
+        self.db.dispose()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the API's socket before anything starts, so a busy port is a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise AutoscalerError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); is another auto-scaler running? "
+            "Set AUTO_SCALER_API_PORT or AUTO_SCALER_API_HOST"
+        ) from exc
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def run_daemon(settings: Settings) -> None:
+    sock = bind_socket(settings.api_host, settings.api_port)
+    daemon = Daemon.build(settings)
+    log.info(
+        "starting",
+        platform=settings.platform,
+        api=f"http://{settings.api_host}:{settings.api_port}",
+        checkIntervalMs=settings.check_interval_ms,
+        enabled=settings.enabled,
+        database=settings.public_dict()["DATABASE_URL"],
+    )
+    try:
+        start = getattr(daemon.platform, "start", None)
+        if callable(start):
+            start()
+        asyncio.run(daemon.serve(sock))
+    finally:
+        daemon.close()
+        sock.close()
+        log.info("stopped")

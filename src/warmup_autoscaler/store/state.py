@@ -1,0 +1,130 @@
+"""The scaler's memory across restarts (cooldown times) and its decision journal.
+
+Every datetime read back is timezone-aware UTC. Every driver failure surfaces as `StoreError`
+with the driver's one-line message, so the controller can keep checks in memory and retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Executable, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.store.database import Database, failure_message, missing_table
+from warmup_autoscaler.store.schema import DEFAULT_SCALER, checks, state
+
+__all__ = ["CheckRecord", "ScalerState", "StateStore"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScalerState:
+    last_scale_up_at: datetime | None
+    last_scale_down_at: datetime | None
+    workers: int | None = None  # the count the scaler last set
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckRecord:
+    """One check as journaled: what was counted, decided and done (or the error that stopped it)."""
+
+    checked_at: datetime
+    trigger: str  # interval | api | startup | cli
+    mailbox_count: int | None = None
+    current_workers: int | None = None
+    target_workers: int | None = None
+    optimal_workers: int | None = None
+    action: str | None = None  # scale-up | scale-down | no-change
+    reason: str | None = None
+    utilization_percent: float | None = None
+    executed: bool = False
+    error: str | None = None
+    duration_ms: float | None = None
+    id: int | None = None  # set once journaled
+
+
+_CHECK_FIELDS = [c.name for c in checks.columns if c.name != "id"]
+
+
+class StateStore:
+    """Reads and writes the state row `name` and the shared journal."""
+
+    def __init__(self, db: Database, name: str = DEFAULT_SCALER) -> None:
+        self.db = db
+        self.name = name
+
+    def load(self) -> ScalerState:
+        """The saved cooldown times; both None when nothing was saved yet."""
+        query = select(state.c.last_scale_up_at, state.c.last_scale_down_at, state.c.workers).where(
+            state.c.name == self.name
+        )
+        try:
+            with self.db.engine.connect() as conn:
+                row = conn.execute(query).first()
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "loading the scaler state") from exc
+        if row is None:
+            return ScalerState(last_scale_up_at=None, last_scale_down_at=None)
+        return ScalerState(last_scale_up_at=row[0], last_scale_down_at=row[1], workers=row[2])
+
+    def save(self, new: ScalerState) -> None:
+        """Insert or replace the state row."""
+        values: dict[str, Any] = {
+            "name": self.name,
+            "last_scale_up_at": new.last_scale_up_at,
+            "last_scale_down_at": new.last_scale_down_at,
+            "workers": new.workers,
+            "updated_at": datetime.now(UTC),
+        }
+        try:
+            with self.db.begin_write() as conn:
+                conn.execute(_upsert_state(self.db.dialect_name, values))
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "saving the scaler state") from exc
+
+    def record_check(self, rec: CheckRecord) -> int:
+        """Append `rec` to the journal; returns its id."""
+        values = {name: getattr(rec, name) for name in _CHECK_FIELDS}
+        try:
+            with self.db.begin_write() as conn:
+                result = conn.execute(insert(checks).values(values))
+                key = result.inserted_primary_key
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "writing the decision journal") from exc
+        if key is None:
+            raise StoreError("writing the decision journal failed: the database returned no id")
+        return int(key[0])
+
+    def recent_checks(self, limit: int = 50) -> list[CheckRecord]:
+        """The latest `limit` checks, newest first."""
+        query = select(checks).order_by(checks.c.checked_at.desc(), checks.c.id.desc()).limit(limit)
+        try:
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "reading the decision journal") from exc
+        return [CheckRecord(**{k: row[k] for k in ("id", *_CHECK_FIELDS)}) for row in rows]
+
+    def _error(self, exc: SQLAlchemyError, doing: str) -> StoreError:
+        if missing_table(exc):
+            hint = "the auto-scaler's tables are missing: run `warmup-autoscaler db init`"
+        else:
+            hint = "check DATABASE_URL and the database user's permissions"
+        return StoreError(failure_message(self.db, exc, doing, hint))
+
+
+def _upsert_state(dialect: str, values: dict[str, Any]) -> Executable:
+    changed = [k for k in values if k != "name"]
+    if dialect == "postgresql":
+        pg = postgresql.insert(state).values(values)
+        return pg.on_conflict_do_update(
+            index_elements=[state.c.name], set_={k: pg.excluded[k] for k in changed}
+        )
+    lite = sqlite.insert(state).values(values)
+    return lite.on_conflict_do_update(
+        index_elements=[state.c.name], set_={k: lite.excluded[k] for k in changed}
+    )

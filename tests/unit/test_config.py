@@ -1,0 +1,178 @@
+"""Settings: the seed's names and defaults, `.env` loading, and every bad value reported at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmup_autoscaler.config import flap_warning, load_settings
+from warmup_autoscaler.errors import ConfigError
+
+CMD = {"AUTO_SCALER_LOCAL_WORKER_COMMAND": "sleep 1000"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """Each test starts with no AUTO_SCALER_* variables and an empty working directory."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AUTO_SCALER_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    for k, v in CMD.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_seed_defaults():
+    """With nothing set, every variable has the seed's default."""
+    s = load_settings()
+    assert s.enabled is True
+    assert s.check_interval_ms == 300_000
+    assert s.mailboxes_per_worker == 1000
+    assert (s.min_workers, s.max_workers) == (1, 100)
+    assert (s.scale_up_threshold, s.scale_down_threshold) == (0.8, 0.3)
+    assert (s.scale_up_cooldown_ms, s.scale_down_cooldown_ms) == (300_000, 600_000)
+    assert s.platform == "local"
+    assert s.scaling_mode == "step" and s.max_step == 10
+    assert s.database_url == "sqlite:///./warmup.db"
+    assert s.mailbox_query == "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
+    assert (s.api_host, s.api_port) == ("127.0.0.1", 3001)
+
+
+SEED_ENV = """\
+# Enable/disable auto-scaling
+AUTO_SCALER_ENABLED=true
+
+# Check interval (how often to check)
+AUTO_SCALER_CHECK_INTERVAL_MS=300000  # 5 minutes
+
+# Mailboxes per worker
+AUTO_SCALER_MAILBOXES_PER_WORKER=1000
+
+# Min/max workers
+AUTO_SCALER_MIN_WORKERS=1
+AUTO_SCALER_MAX_WORKERS=100
+
+# Scaling thresholds
+AUTO_SCALER_SCALE_UP_THRESHOLD=0.7    # 70%
+AUTO_SCALER_SCALE_DOWN_THRESHOLD=0.3  # 30%
+AUTO_SCALER_SCALE_UP_COOLDOWN_MS=180000   # 3 min cooldown
+AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS=300000  # 5 min cooldown
+AUTO_SCALER_PLATFORM=manual
+"""
+
+
+def test_seed_env_file_as_written(tmp_path):
+    """The seed's `.env` block, inline comments included, loads as written."""
+    (tmp_path / ".env").write_text(SEED_ENV)
+    s = load_settings()
+    assert s.scale_up_threshold == 0.7
+    assert s.check_interval_ms == 300_000
+    assert s.scale_up_cooldown_ms == 180_000
+    assert s.platform == "manual"
+
+
+def test_environment_wins_over_env_file(tmp_path, monkeypatch):
+    """A variable set in the environment overrides the same one in `.env`."""
+    (tmp_path / ".env").write_text("AUTO_SCALER_MAX_WORKERS=7\n")
+    monkeypatch.setenv("AUTO_SCALER_MAX_WORKERS", "9")
+    assert load_settings().max_workers == 9
+
+
+BAD = [
+    (
+        "AUTO_SCALER_CHECK_INTERVAL_MS",
+        "abc",
+        "must be a whole number of milliseconds greater than 0",
+    ),
+    (
+        "AUTO_SCALER_CHECK_INTERVAL_MS",
+        "-5",
+        "must be a whole number of milliseconds greater than 0",
+    ),
+    ("AUTO_SCALER_SCALE_UP_COOLDOWN_MS", "-1", "0 or more"),
+    ("AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS", "ten", "0 or more"),
+    ("AUTO_SCALER_SCALE_UP_THRESHOLD", "1.5", "greater than 0 and at most 1"),
+    ("AUTO_SCALER_SCALE_UP_THRESHOLD", "0", "greater than 0 and at most 1"),
+    (
+        "AUTO_SCALER_SCALE_DOWN_THRESHOLD",
+        "0.9",
+        "must be below AUTO_SCALER_SCALE_UP_THRESHOLD (0.8)",
+    ),
+    ("AUTO_SCALER_MIN_WORKERS", "200", "must be at most AUTO_SCALER_MAX_WORKERS (100)"),
+    ("AUTO_SCALER_MAX_WORKERS", "0", "at least 1"),
+    ("AUTO_SCALER_MAILBOXES_PER_WORKER", "1e3x", "at least 1"),
+    ("AUTO_SCALER_ENABLED", "maybe", "true or false"),
+    ("AUTO_SCALER_PLATFORM", "nomad", "must be one of local, manual"),
+    ("AUTO_SCALER_PLATFORM", "kubernetes", "not available in this version yet"),
+    ("AUTO_SCALER_SCALING_MODE", "jump", "step or target"),
+    ("AUTO_SCALER_MAX_STEP", "0", "at least 1"),
+    ("AUTO_SCALER_API_PORT", "70000", "from 1 to 65535"),
+    ("AUTO_SCALER_MAILBOX_QUERY", "DELETE FROM mailboxes", "must be a SELECT"),
+    ("AUTO_SCALER_MAILBOX_QUERY", "SELECT 1; SELECT 2", "single SQL statement"),
+    ("AUTO_SCALER_MAILBOX_QUERY", "  ", "returning one number"),
+    ("DATABASE_URL", "mysql://x@y/z", "sqlite:/// or postgresql+psycopg://"),
+    ("DATABASE_URL", "not a url", "is not a database URL"),
+    ("AUTO_SCALER_LOCAL_WORKER_COMMAND", "", "is required with AUTO_SCALER_PLATFORM=local"),
+    ("AUTO_SCALER_LOCAL_WORKER_COMMAND", "python 'unclosed", "check its quotes"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
+def test_each_bad_value_names_variable_value_and_rule(monkeypatch, name, value, allowed):
+    """A bad value gives exactly one line naming the variable, its value and what is allowed."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert len(info.value.problems) == 1, info.value.problems
+    line = info.value.problems[0]
+    assert line.startswith(f"{name}=")
+    assert value.strip() in line
+    assert allowed in line
+
+
+def test_every_problem_is_reported_at_once(monkeypatch):
+    """Several bad variables give one line each, in one error, cross-field checks included."""
+    monkeypatch.setenv("AUTO_SCALER_CHECK_INTERVAL_MS", "soon")
+    monkeypatch.setenv("AUTO_SCALER_MAX_WORKERS", "-3")
+    monkeypatch.setenv("AUTO_SCALER_SCALE_DOWN_THRESHOLD", "0.95")
+    monkeypatch.setenv("AUTO_SCALER_PLATFORM", "docker")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    names = sorted(p.split("=", 1)[0] for p in info.value.problems)
+    assert names == [
+        "AUTO_SCALER_CHECK_INTERVAL_MS",
+        "AUTO_SCALER_MAX_WORKERS",
+        "AUTO_SCALER_PLATFORM",
+        "AUTO_SCALER_SCALE_DOWN_THRESHOLD",
+    ]
+
+
+def test_postgres_urls_use_psycopg3(monkeypatch):
+    """postgres:// and postgresql:// URLs are mapped to the psycopg 3 driver."""
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:secret@db:5432/warmup")
+    s = load_settings()
+    assert s.sqlalchemy_url == "postgresql+psycopg://u:secret@db:5432/warmup"
+    assert "secret" not in str(s.public_dict())
+
+
+def test_secrets_are_masked(monkeypatch):
+    """The admin token never appears in the public view of the settings."""
+    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", "hunter2")
+    public = load_settings().public_dict()
+    assert public["AUTO_SCALER_ADMIN_TOKEN"] == "********"
+    assert "hunter2" not in str(public)
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "warns"),
+    [("0.7", "0.4", True), ("0.8", "0.3", False), ("0.9", "0.2", False), ("0.6", "0.3", True)],
+)
+def test_flap_warning(monkeypatch, up, down, warns):
+    """Thresholds with up <= 2 x down are flagged as flap-prone; the seed's defaults are not."""
+    monkeypatch.setenv("AUTO_SCALER_SCALE_UP_THRESHOLD", up)
+    monkeypatch.setenv("AUTO_SCALER_SCALE_DOWN_THRESHOLD", down)
+    warning = flap_warning(load_settings())
+    assert (warning is not None) == warns
+    if warns:
+        assert f"AUTO_SCALER_SCALE_UP_THRESHOLD={up}" in warning
