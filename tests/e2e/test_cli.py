@@ -1,0 +1,122 @@
+"""The CLI as a user runs it: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import cli, free_port
+
+BAD_SETTINGS = [
+    ("AUTO_SCALER_CHECK_INTERVAL_MS", "-1"),
+    ("AUTO_SCALER_SCALE_UP_THRESHOLD", "80"),
+    ("AUTO_SCALER_SCALE_DOWN_THRESHOLD", "0.9"),
+    ("AUTO_SCALER_MIN_WORKERS", "500"),
+    ("AUTO_SCALER_MAX_WORKERS", "0"),
+    ("AUTO_SCALER_MAILBOXES_PER_WORKER", "lots"),
+    ("AUTO_SCALER_PLATFORM", "docker"),
+    ("AUTO_SCALER_MAILBOX_QUERY", "DROP TABLE mailboxes"),
+    ("AUTO_SCALER_ENABLED", "yesplease"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
+def test_run_refuses_each_bad_setting_with_exit_2(tmp_path, base_env, name, value):
+    """`run` with a bad setting exits 2 with a line naming the variable and no traceback."""
+    done = cli(tmp_path, dict(base_env, **{name: value}), "run")
+    assert done.returncode == 2
+    assert f"config error: {name}={value}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_all_bad_settings_reported_together(tmp_path, base_env):
+    """Several bad settings in `.env` are all reported in one go, one line each.
+
+    Checks against another variable (down < up, min <= max) are skipped when that other variable
+    is itself invalid: they cannot be judged, and the other variable's line already says why.
+    """
+    (tmp_path / ".env").write_text("".join(f"{n}={v}\n" for n, v in BAD_SETTINGS))
+    done = cli(tmp_path, base_env, "run")
+    assert done.returncode == 2
+    named = {line.split(": ", 1)[1].split("=", 1)[0] for line in done.stderr.strip().splitlines()}
+    dependent = {"AUTO_SCALER_SCALE_DOWN_THRESHOLD", "AUTO_SCALER_MIN_WORKERS"}
+    assert named == {name for name, _ in BAD_SETTINGS} - dependent
+
+
+def test_usage_error_exits_2(tmp_path, base_env):
+    """A bad argument is a usage error: exit 2."""
+    done = cli(tmp_path, base_env, "decide", "--mailboxes", "-5", "--workers", "1")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+
+
+def test_status_without_daemon_is_one_line_exit_1(tmp_path, base_env):
+    """`status` with no daemon running exits 1 with one line saying what to check."""
+    env = dict(base_env, AUTO_SCALER_API_PORT=str(free_port()))
+    done = cli(tmp_path, env, "status")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach the auto-scaler at http://127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_decide_prints_the_engines_decision(tmp_path, base_env):
+    """`decide` prints the decision under the effective config without touching anything."""
+    done = cli(tmp_path, base_env, "decide", "--mailboxes", "850", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["action"] == "scale-up"
+    assert body["reason"] == "High utilization (85.0%) - adding worker"
+    held = json.loads(
+        cli(
+            tmp_path,
+            base_env,
+            "decide",
+            "--mailboxes",
+            "3200",
+            "--workers",
+            "4",
+            "--seconds-since-scale-up",
+            "60",
+        ).stdout
+    )
+    assert held["action"] == "no-change"
+    assert held["reason"] == "High utilization (80.0%) but scale-up cooldown has 240s left"
+    assert not (tmp_path / "warmup.db").exists()
+
+
+def test_config_masks_secrets_and_warns_on_flap_prone_pair(tmp_path, base_env):
+    """`config` masks the token and warns about the seed's aggressive profile (0.7 / 0.4)."""
+    env = dict(
+        base_env,
+        AUTO_SCALER_SCALE_UP_THRESHOLD="0.7",
+        AUTO_SCALER_SCALE_DOWN_THRESHOLD="0.4",
+        DATABASE_URL="postgresql://scaler:pa55word@db:5432/warmup",
+    )
+    done = cli(tmp_path, env, "config", "--json")
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["settings"]["AUTO_SCALER_ADMIN_TOKEN"] == "********"
+    assert "pa55word" not in done.stdout and "e2e-token" not in done.stdout
+    [warning] = body["warnings"]
+    assert "AUTO_SCALER_SCALE_UP_THRESHOLD=0.7" in warning
+
+
+def test_db_init_and_seed(tmp_path, base_env, database_url):
+    """`db init --demo` then `db seed` fill the demo table; `--if-empty` does not seed twice."""
+    env = dict(base_env, DATABASE_URL=database_url)
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    done = cli(tmp_path, env, "db", "seed", "--mailboxes", "1200", "--if-empty")
+    assert done.stdout.strip() == "added 1200 mailboxes with status 'active'"
+    again = cli(tmp_path, env, "db", "seed", "--mailboxes", "5", "--if-empty")
+    assert "already has 1200 mailboxes" in again.stdout
+    paused = cli(tmp_path, env, "db", "seed", "--mailboxes", "5", "--status", "paused")
+    assert paused.returncode == 0
+
+
+def test_missing_table_is_a_clear_runtime_error(tmp_path, base_env, sqlite_url):
+    """`db seed` before `db init --demo` exits 1 saying which command creates the table."""
+    done = cli(tmp_path, dict(base_env, DATABASE_URL=sqlite_url), "db", "seed", "--mailboxes", "3")
+    assert done.returncode == 1
+    assert "db init --demo" in done.stderr
+    assert "Traceback" not in done.stderr
