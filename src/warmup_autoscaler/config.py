@@ -46,6 +46,7 @@ ALLOWED: dict[str, str] = {
     "local_stop_grace_ms": "a whole number of milliseconds, 0 or more (e.g. 30000)",
     "local_restart_backoff_ms": "a whole number of milliseconds greater than 0 (e.g. 1000)",
     "manual_workers": "a whole number of at least 0 (e.g. 1)",
+    "platform_command_timeout_ms": "a whole number of milliseconds greater than 0 (e.g. 120000)",
     "worker_heartbeat_ms": "a whole number of milliseconds greater than 0 (e.g. 5000)",
     "worker_lease_ttl_ms": "a whole number of milliseconds greater than 0 (e.g. 30000)",
     "worker_drain_timeout_ms": "a whole number of milliseconds greater than 0 (e.g. 25000)",
@@ -97,6 +98,20 @@ class Settings(BaseSettings):
     local_restart_backoff_ms: int = Field(1000, gt=0)
 
     manual_workers: int = Field(1, ge=0)
+
+    # docker (a Compose service on one host) and swarm (a Swarm service)
+    docker_compose_file: Path = Path("docker-compose.auto-scale.yml")
+    docker_project: str | None = None
+    docker_service_name: str = "warmup-worker"
+    docker_compose_command: str | None = None  # found automatically: `docker compose` or v1
+    swarm_service_name: str | None = None  # default: AUTO_SCALER_DOCKER_SERVICE_NAME
+    # kubernetes
+    k8s_deployment_name: str = "warmup-workers"
+    k8s_namespace: str = "default"
+    # command: any process manager (PM2, systemd templates, ...)
+    scale_command: str | None = None  # a template with {replicas}
+    current_workers_command: str | None = None  # prints a number; unset: the worker registry
+    platform_command_timeout_ms: int = Field(120_000, gt=0)
 
     worker_heartbeat_ms: int = Field(5000, gt=0)
     worker_lease_ttl_ms: int = Field(30_000, gt=0)
