@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-# Until the worker runtime lands, the demo's workers are stand-ins that only sleep.
-STAND_IN_WORKER := $(PY) -c 'import signal,sys,time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); time.sleep(10**9)'
 # make run's demo: a local SQLite database, fast checks and short cooldowns so scaling shows.
 DEMO_MAILBOXES ?= 2500
 DEMO_ENV := AUTO_SCALER_CHECK_INTERVAL_MS=$${AUTO_SCALER_CHECK_INTERVAL_MS:-5000} \
 	AUTO_SCALER_SCALE_UP_COOLDOWN_MS=$${AUTO_SCALER_SCALE_UP_COOLDOWN_MS:-10000} \
 	AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS=$${AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS:-20000} \
-	AUTO_SCALER_LOCAL_WORKER_COMMAND="$${AUTO_SCALER_LOCAL_WORKER_COMMAND:-$(STAND_IN_WORKER)}"
+	AUTO_SCALER_WORKER_HEARTBEAT_MS=$${AUTO_SCALER_WORKER_HEARTBEAT_MS:-1000} \
+	AUTO_SCALER_WORKER_LEASE_TTL_MS=$${AUTO_SCALER_WORKER_LEASE_TTL_MS:-5000} \
+	AUTO_SCALER_WORKER_CYCLE_INTERVAL_MS=$${AUTO_SCALER_WORKER_CYCLE_INTERVAL_MS:-30000}
 
 .PHONY: install run test test-unit lint bench clean
 

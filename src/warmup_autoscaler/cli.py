@@ -154,6 +154,14 @@ def trigger(
         raise typer.Exit(1)
 
 
+@app.command()
+def worker() -> None:
+    """Run one warmup worker: share the active mailboxes with the fleet until SIGTERM, then drain."""
+    from warmup_autoscaler.worker.command import run_worker
+
+    raise typer.Exit(run_worker(_settings(platform=False)))
+
+
 @app.command("config")
 def show_config(as_json: JsonOpt = False) -> None:
     """Show the effective settings (secrets masked) and warnings about them."""

@@ -52,6 +52,14 @@ ALLOWED: dict[str, str] = {
     "worker_drain_timeout_ms": "a whole number of milliseconds greater than 0 (e.g. 25000)",
     "worker_cycle_interval_ms": "a whole number of milliseconds greater than 0 (e.g. 300000)",
     "worker_concurrency": "a whole number of at least 1 (e.g. 10)",
+    "dry_run": "true or false",
+    "alert_repeat_ms": "a whole number of milliseconds, 0 (never repeat) or more",
+    "alert_failure_threshold": "a whole number of at least 1 (e.g. 3)",
+    "alert_capacity_horizon_days": "a number of days, 0 (off) or more (e.g. 14)",
+    "alert_growth_window_days": "a whole number of days, at least 1 (e.g. 7)",
+    "alert_on_scale": "true or false",
+    "alert_webhook_timeout_ms": "a whole number of milliseconds greater than 0 (e.g. 5000)",
+    "history_retention_days": "a whole number of days, at least 1 (e.g. 90)",
     "log_format": "auto, json or console",
     "log_level": "debug, info, warning or error",
 }
@@ -97,7 +105,7 @@ class Settings(BaseSettings):
     local_stop_grace_ms: int = Field(30_000, ge=0)
     local_restart_backoff_ms: int = Field(1000, gt=0)
 
-    manual_workers: int = Field(1, ge=0)
+    manual_workers: int | None = Field(None, ge=0)  # unset: live workers in the registry
 
     # docker (a Compose service on one host) and swarm (a Swarm service)
     docker_compose_file: Path = Path("docker-compose.auto-scale.yml")
@@ -121,6 +129,16 @@ class Settings(BaseSettings):
     worker_job: str = "record"
     worker_name: str | None = None
     active_mailboxes_query: str = DEFAULT_ACTIVE_QUERY
+
+    dry_run: bool = False
+    alert_repeat_ms: int = Field(3_600_000, ge=0)
+    alert_failure_threshold: int = Field(3, ge=1)
+    alert_capacity_horizon_days: float = Field(14, ge=0)
+    alert_growth_window_days: int = Field(7, ge=1)
+    alert_on_scale: bool = False
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_timeout_ms: int = Field(5000, gt=0)
+    history_retention_days: int = Field(90, ge=1)
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -176,6 +194,13 @@ class Settings(BaseSettings):
             f"must be at least twice AUTO_SCALER_WORKER_HEARTBEAT_MS ({self.worker_heartbeat_ms}), "
             "so one late heartbeat does not lose a lease",
         )
+        hook = self.alert_webhook_url.get_secret_value() if self.alert_webhook_url else ""
+        check(
+            ("alert_webhook_url",),
+            bool(hook) and not re.match(r"^https?://[^/\s]+", hook),
+            "alert_webhook_url",
+            "must be an http:// or https:// URL (e.g. a Slack incoming webhook)",
+        )
         job = self.worker_job
         check(
             ("worker_job",),
@@ -186,14 +211,6 @@ class Settings(BaseSettings):
         url_problem = _url_problem(self.database_url)
         check(("database_url",), url_problem is not None, "database_url", url_problem or "")
         command = self.local_worker_command
-        check(
-            ("platform", "local_worker_command"),
-            platform and self.platform == "local" and not (command and command.strip()),
-            "local_worker_command",
-            "is required with AUTO_SCALER_PLATFORM=local: set it to the command that starts one "
-            "warmup worker (e.g. AUTO_SCALER_LOCAL_WORKER_COMMAND='node dist/warmup-worker.js'), "
-            "or choose AUTO_SCALER_PLATFORM=manual",
-        )
         if command and command.strip():
             try:
                 shlex.split(command)

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from warmup_autoscaler.alert_sinks import build_dispatcher
+from warmup_autoscaler.alerts import AlertEngine, CheckObservation, alert_config_from_settings
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.platforms.base import Platform
@@ -36,6 +38,7 @@ from warmup_autoscaler.policy import (
     decide,
     utilization,
 )
+from warmup_autoscaler.store.history import SampleRecord
 from warmup_autoscaler.store.state import CheckRecord, ScalerState
 
 __all__ = ["CheckResult", "Controller", "policy_config", "utc_now"]
@@ -43,6 +46,17 @@ __all__ = ["CheckResult", "Controller", "policy_config", "utc_now"]
 log = structlog.get_logger("warmup_autoscaler.controller")
 
 UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be written
+
+
+SKIP_TEXT = {
+    "disabled": "AUTO_SCALER_ENABLED=false",
+    "dry-run": "dry run, AUTO_SCALER_DRY_RUN=true",
+    "paused": "paused",
+}
+
+
+class SampleSink(Protocol):
+    def record_sample(self, sample: SampleRecord) -> None: ...
 
 
 class Counter(Protocol):
@@ -82,6 +96,8 @@ class CheckResult:
     error: str | None
     duration_ms: float
     workers_after: int | None = None  # the platform's count read again after an executed action
+    skipped: str | None = None  # why an action was not executed: disabled | dry-run | paused
+    failed_step: str | None = None  # where it failed: prepare | count | platform | scale
 
     @property
     def workers(self) -> int | None:
@@ -101,8 +117,8 @@ class CheckResult:
         if self.decision is None:
             return f"Scaling check failed: {self.error}"
         text = f"Scaling check complete: {self.decision.action.value}"
-        if self.decision.action is not Action.NO_CHANGE and not self.executed and not self.error:
-            text += " (not executed: AUTO_SCALER_ENABLED=false)"
+        if self.skipped:
+            text += f" (not executed: {SKIP_TEXT[self.skipped]})"
         if self.error:
             text += f" (failed: {self.error})"
         return text
@@ -119,6 +135,8 @@ class Controller:
         prepare: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         resume_fleet: bool = False,
+        history: SampleSink | None = None,
+        fleet: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy_config(settings)
@@ -127,6 +145,12 @@ class Controller:
         self._journal = journal
         self._prepare = prepare
         self._resume_fleet = resume_fleet
+        self._history = history
+        self._read_fleet = fleet
+        self.fleet: dict[str, Any] | None = None  # the worker registry as of the last check
+        self.observers: list[Callable[[CheckResult], None]] = []  # e.g. metrics
+        self.alerts = AlertEngine(alert_config_from_settings(settings), policy=self.policy)
+        self.alert_dispatcher = build_dispatcher(self.alerts.config)
         self._clock = clock
         self._lock = asyncio.Lock()
         self._state: ScalerState | None = None
@@ -153,7 +177,62 @@ class Controller:
             elif not self._unjournaled:
                 self.last_error = None
             self._log(result)
+            self._alert(result)
+            for observe in self.observers:
+                try:
+                    observe(result)
+                except Exception:  # an observer must never break the loop
+                    log.exception("observer_failed", observer=repr(observe))
             return result
+
+    def _alert(self, result: CheckResult) -> None:
+        step, error = result.failed_step, result.error
+        observation = CheckObservation(
+            decision=result.decision,
+            executed=result.executed,
+            count_error=error if step == "count" else None,
+            platform_error=error if step in ("platform", "scale") else None,
+        )
+        self.alert_dispatcher.dispatch(self.alerts.evaluate(observation, result.checked_at))
+
+    def firing_alerts(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in self.alerts.firing()]
+
+    async def pause(self, *, minutes: float | None, reason: str | None) -> ScalerState:
+        """Stop executing decisions (until resumed, or for `minutes`); checks and journal go on."""
+        async with self._lock:
+            await self._ensure_state()
+            now = self._clock()
+            until = now + timedelta(minutes=minutes) if minutes else None
+            self._state = replace(
+                self.state, paused_at=now, paused_until=until, pause_reason=reason
+            )
+            await asyncio.to_thread(self._journal.save, self._state)
+            log.warning("paused", until=_iso(until), reason=reason)
+            return self._state
+
+    async def resume(self) -> ScalerState:
+        async with self._lock:
+            await self._ensure_state()
+            self._state = replace(self.state, paused_at=None, paused_until=None, pause_reason=None)
+            await asyncio.to_thread(self._journal.save, self._state)
+            log.warning("resumed")
+            return self._state
+
+    async def _ensure_state(self) -> None:
+        if self._state is None:
+            await asyncio.to_thread(self._prepare)
+            self._state = await asyncio.to_thread(self._journal.load)
+            await self._resume()
+
+    def _skip_reason(self, now: datetime) -> str | None:
+        if not self.settings.enabled:
+            return "disabled"
+        if self.settings.dry_run:
+            return "dry-run"
+        if self.state.paused(now):
+            return "paused"
+        return None
 
     async def _check(self, trigger: str) -> CheckResult:
         started, now = time.perf_counter(), self._clock()
@@ -163,9 +242,13 @@ class Controller:
             executed: bool,
             error: str | None,
             workers_after: int | None = None,
+            skipped: str | None = None,
+            failed_step: str | None = None,
         ) -> CheckResult:
             return CheckResult(
+                failed_step=failed_step,
                 workers_after=workers_after,
+                skipped=skipped,
                 checked_at=now,
                 trigger=trigger,
                 decision=decision,
@@ -174,15 +257,15 @@ class Controller:
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
 
+        step = "prepare"
         try:
-            if self._state is None:
-                await asyncio.to_thread(self._prepare)
-                self._state = await asyncio.to_thread(self._journal.load)
-                await self._resume()
+            await self._ensure_state()
+            step = "count"
             mailboxes = await asyncio.to_thread(self._counter.count)
+            step = "platform"
             workers = await asyncio.to_thread(self._platform.current_workers)
         except AutoscalerError as exc:
-            return done(None, False, exc.message)
+            return done(None, False, exc.message, failed_step=step)
         state = self.state
         decision = decide(
             mailboxes=mailboxes,
@@ -192,12 +275,20 @@ class Controller:
             last_scale_down=state.last_scale_down_at,
             now=now,
         )
-        if decision.action is Action.NO_CHANGE or not self.settings.enabled:
+        if self._read_fleet is not None:
+            try:
+                self.fleet = await asyncio.to_thread(self._read_fleet)
+            except AutoscalerError as exc:
+                log.warning("fleet_unreadable", error=exc.message)
+        if decision.action is Action.NO_CHANGE:
             return done(decision, False, None)
+        skipped = self._skip_reason(now)
+        if skipped:
+            return done(decision, False, None, skipped=skipped)
         try:
             await asyncio.to_thread(self._platform.scale_to, decision.target_workers)
         except AutoscalerError as exc:
-            return done(decision, False, exc.message)
+            return done(decision, False, exc.message, failed_step="scale")
         target = decision.target_workers
         if decision.action is Action.SCALE_UP:
             self._state = replace(state, last_scale_up_at=now, workers=target)
@@ -241,8 +332,11 @@ class Controller:
                 executed=result.executed,
                 error=result.error,
                 duration_ms=result.duration_ms,
+                skipped=result.skipped,
             )
         )
+        if self._history is not None and d is not None:
+            self._record_sample(result)
         try:
             if self._state_dirty and self._state is not None:
                 self._journal.save(self._state)
@@ -257,12 +351,32 @@ class Controller:
             )
             log.warning("journal_failed", error=exc.message, pending=len(self._unjournaled))
 
+    def _record_sample(self, result: CheckResult) -> None:
+        assert result.decision is not None and self._history is not None
+        workers, mailboxes = result.workers, result.decision.mailbox_count
+        per = self.settings.mailboxes_per_worker
+        backlog = self.fleet.get("backlog") if self.fleet else None
+        sample = SampleRecord(
+            sampled_at=result.checked_at,
+            mailboxes=mailboxes,
+            workers=workers,
+            capacity=None if workers is None else workers * per,
+            utilization_percent=_pct(mailboxes, workers, per),
+            backlog=backlog,
+        )
+        try:
+            self._history.record_sample(sample)
+        except AutoscalerError as exc:
+            log.warning("sample_failed", error=exc.message)
+
     def _log(self, result: CheckResult) -> None:
         fields: dict[str, Any] = {
             "trigger": result.trigger,
             "executed": result.executed,
             "durationMs": result.duration_ms,
         }
+        if result.skipped:
+            fields["skipped"] = result.skipped
         if result.decision is not None:
             fields.update(result.decision.to_dict())
         if result.error is not None:
@@ -277,10 +391,7 @@ class Controller:
         decision = last.decision if last else None
         workers = last.workers if last else None
         mailboxes = decision.mailbox_count if decision else None
-        pct: float | None = None
-        if workers is not None and mailboxes is not None:
-            u = utilization(mailboxes, workers, s.mailboxes_per_worker)
-            pct = None if u == float("inf") else round(u * 100, 1)
+        pct = _pct(mailboxes, workers, s.mailboxes_per_worker)
         last_action = max(
             (t for t in (state.last_scale_up_at, state.last_scale_down_at) if t), default=None
         )
@@ -323,7 +434,22 @@ class Controller:
             "lastCheckAt": _iso(self.last.checked_at if self.last else None),
             "lastDecision": decision_dict(last),
             "lastError": self.last_error,
+            "paused": {
+                "paused": state.paused(now),
+                "until": _iso(state.paused_until) if state.paused(now) else None,
+                "reason": state.pause_reason if state.paused(now) else None,
+            },
+            "dryRun": s.dry_run,
+            "fleet": self.fleet,
+            "alerts": self.firing_alerts(),
         }
+
+
+def _pct(mailboxes: int | None, workers: int | None, per_worker: int) -> float | None:
+    if mailboxes is None or workers is None:
+        return None
+    u = utilization(mailboxes, workers, per_worker)
+    return None if u == float("inf") else round(u * 100, 1)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -338,4 +464,5 @@ def decision_dict(result: CheckResult | None) -> dict[str, Any] | None:
         "executed": result.executed,
         "checkedAt": _iso(result.checked_at),
         "trigger": result.trigger,
+        "skipped": result.skipped,
     }

@@ -10,26 +10,34 @@ import asyncio
 import contextlib
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 import uvicorn
 
 from warmup_autoscaler.api import create_app
 from warmup_autoscaler.config import Settings
-from warmup_autoscaler.controller import Controller
+from warmup_autoscaler.controller import Controller, utc_now
 from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.growth import Sample
+from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import create_platform
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.sensor import MailboxCounter
 from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import StateStore
+from warmup_autoscaler.worker.registry import fleet_snapshot
 
 __all__ = ["Daemon", "run_daemon"]
 
 log = structlog.get_logger("warmup_autoscaler.daemon")
+
+PRUNE_INTERVAL_S = 3600.0
 
 
 class _Server(uvicorn.Server):
@@ -46,11 +54,14 @@ class Daemon:
     db: Database
     platform: Platform
     controller: Controller
+    history: HistoryStore
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Daemon:
         db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
         platform = create_platform(settings)
+        history = HistoryStore(db)
         controller = Controller(
             settings=settings,
             counter=MailboxCounter(db, settings.mailbox_query),
@@ -58,8 +69,19 @@ class Daemon:
             journal=StateStore(db),
             prepare=lambda: upgrade(db),
             resume_fleet=settings.platform == "local",
+            history=history,
+            fleet=lambda: fleet_snapshot(db, settings.worker_lease_ttl_ms).to_dict(),
         )
-        return cls(settings=settings, db=db, platform=platform, controller=controller)
+        metrics = Metrics(controller, alerts=controller.firing_alerts)
+        controller.observers.append(metrics.observe)
+        return cls(
+            settings=settings,
+            db=db,
+            platform=platform,
+            controller=controller,
+            history=history,
+            metrics=metrics,
+        )
 
     async def serve(self, sock: socket.socket) -> None:
         stop = asyncio.Event()
@@ -67,10 +89,14 @@ class Daemon:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         config = uvicorn.Config(
-            create_app(self.controller), log_config=None, access_log=False, lifespan="off"
+            create_app(self.controller, history=self.history, metrics=self.metrics),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
         )
         server = _Server(config)
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        await asyncio.to_thread(self._preload_growth)
         checks = asyncio.create_task(self._check_loop(stop))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({server_task, checks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -84,13 +110,46 @@ class Daemon:
     async def _check_loop(self, stop: asyncio.Event) -> None:
         interval_s = self.settings.check_interval_ms / 1000
         trigger = "startup"
+        next_prune = 0.0
         while not stop.is_set():
             await self.controller.check(trigger)
             trigger = "interval"
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                await self._prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 
+    def _preload_growth(self) -> None:
+        """Give the growth projection the stored samples, so a restart does not blind it."""
+        now = utc_now()
+        window = self.controller.alerts.config.growth_window
+        try:
+            stored = self.history.samples(now - window, now, max_points=2000)
+        except AutoscalerError as exc:
+            log.info("growth_preload_skipped", error=exc.message)
+            return
+        self.controller.alerts.preload(
+            [
+                Sample(at=s.sampled_at, mailboxes=s.mailboxes)
+                for s in stored
+                if s.mailboxes is not None
+            ]
+        )
+
+    async def _prune(self) -> None:
+        """Drop samples and journal entries past AUTO_SCALER_HISTORY_RETENTION_DAYS."""
+        cutoff = utc_now() - timedelta(days=self.settings.history_retention_days)
+        try:
+            deleted = await asyncio.to_thread(self.history.prune, cutoff)
+        except AutoscalerError as exc:
+            log.warning("prune_failed", error=exc.message)
+            return
+        if deleted:
+            log.info("pruned_history", rows=deleted, olderThan=cutoff.isoformat())
+
     def close(self) -> None:
+        self.controller.alert_dispatcher.close(5.0)
         close = getattr(self.platform, "close", None)
         if callable(close):
             close()

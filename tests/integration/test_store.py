@@ -28,6 +28,7 @@ from warmup_autoscaler.store import (
 )
 from warmup_autoscaler.store.migrate import MIGRATIONS_DIR
 from warmup_autoscaler.store.schema import metadata
+from warmup_autoscaler.store.worker_schema import worker_metadata
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -164,7 +165,7 @@ def test_migrations_match_the_schema(db: Database) -> None:
     upgrade(db)
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, metadata) == []
+        assert compare_metadata(context, [metadata, worker_metadata]) == []
 
 
 def test_upgrade_on_unreachable_database_says_what_to_check(tmp_path: Path) -> None:

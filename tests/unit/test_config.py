@@ -113,7 +113,6 @@ BAD = [
     ("AUTO_SCALER_MAILBOX_QUERY", "  ", "returning one number"),
     ("DATABASE_URL", "mysql://x@y/z", "sqlite:/// or postgresql+psycopg://"),
     ("DATABASE_URL", "not a url", "is not a database URL"),
-    ("AUTO_SCALER_LOCAL_WORKER_COMMAND", "", "is required with AUTO_SCALER_PLATFORM=local"),
     ("AUTO_SCALER_LOCAL_WORKER_COMMAND", "python 'unclosed", "check its quotes"),
 ]
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shlex
+import sys
+from collections.abc import Callable
 
 from warmup_autoscaler.config import Settings
+from warmup_autoscaler.errors import PlatformError, StoreError
 from warmup_autoscaler.platforms.base import Platform
 
 __all__ = ["Platform", "create_platform"]
@@ -15,12 +18,38 @@ def create_platform(settings: Settings) -> Platform:
     if settings.platform == "local":
         from warmup_autoscaler.platforms.local import LocalPlatform
 
+        command = settings.local_worker_command
         return LocalPlatform(
-            command=shlex.split(settings.local_worker_command or ""),
+            command=shlex.split(command) if command else default_worker_command(),
             log_dir=settings.local_log_dir,
             stop_grace_s=settings.local_stop_grace_ms / 1000,
             restart_backoff_s=settings.local_restart_backoff_ms / 1000,
         )
     from warmup_autoscaler.platforms.manual import ManualPlatform
 
-    return ManualPlatform(workers=settings.manual_workers)
+    if settings.manual_workers is not None:
+        return ManualPlatform(workers=settings.manual_workers)
+    return ManualPlatform(count=live_worker_counter(settings))
+
+
+def default_worker_command() -> list[str]:
+    """`warmup-autoscaler worker` with this interpreter: the default local worker."""
+    return [sys.executable, "-m", "warmup_autoscaler", "worker"]
+
+
+def live_worker_counter(settings: Settings) -> Callable[[], int]:
+    """Counts live workers in the registry (a database of its own, so platforms stay apart)."""
+    from warmup_autoscaler.store.database import Database
+    from warmup_autoscaler.worker.registry import count_live_workers
+
+    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+
+    def count() -> int:
+        try:
+            return count_live_workers(db, settings.worker_lease_ttl_ms)
+        except StoreError as exc:
+            raise PlatformError(
+                f"cannot count live workers in the registry: {exc.message}"
+            ) from exc
+
+    return count

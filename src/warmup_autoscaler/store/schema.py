@@ -33,6 +33,7 @@ __all__ = [
     "demo_metadata",
     "mailboxes",
     "metadata",
+    "samples",
     "state",
 ]
 
@@ -73,6 +74,10 @@ state = Table(
     Column("last_scale_down_at", UTCDateTime(), nullable=True),
     # The worker count the scaler last set, so a platform the daemon supervises (local) resumes it.
     Column("workers", Integer, nullable=True),
+    # A pause set through the API: until `paused_until`, or until resumed when that is null.
+    Column("paused_at", UTCDateTime(), nullable=True),
+    Column("paused_until", UTCDateTime(), nullable=True),
+    Column("pause_reason", Text, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
 )
 
@@ -92,6 +97,19 @@ checks = Table(
     Column("executed", Boolean, nullable=False, server_default=false()),
     Column("error", Text, nullable=True),
     Column("duration_ms", Float, nullable=True),
+    Column("skipped", String(20), nullable=True),  # why not executed: disabled | dry-run | paused
+)
+
+samples = Table(
+    "autoscaler_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sampled_at", UTCDateTime(), nullable=False, index=True),
+    Column("mailboxes", BigInteger, nullable=True),
+    Column("workers", Integer, nullable=True),
+    Column("capacity", BigInteger, nullable=True),
+    Column("utilization_percent", Float, nullable=True),
+    Column("backlog", Integer, nullable=True),
 )
 
 demo_metadata = MetaData()

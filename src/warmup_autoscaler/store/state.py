@@ -6,7 +6,7 @@ with the driver's one-line message, so the controller can keep checks in memory 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,15 @@ class ScalerState:
     last_scale_up_at: datetime | None
     last_scale_down_at: datetime | None
     workers: int | None = None  # the count the scaler last set
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None  # None with paused_at set: paused until resumed
+    pause_reason: str | None = None
+
+    def paused(self, now: datetime) -> bool:
+        """Whether scaling is paused at `now`."""
+        if self.paused_at is None:
+            return False
+        return self.paused_until is None or now < self.paused_until
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,9 +53,11 @@ class CheckRecord:
     executed: bool = False
     error: str | None = None
     duration_ms: float | None = None
+    skipped: str | None = None  # why an action was not executed: disabled | dry-run | paused
     id: int | None = None  # set once journaled
 
 
+_STATE_FIELDS = [f.name for f in fields(ScalerState)]
 _CHECK_FIELDS = [c.name for c in checks.columns if c.name != "id"]
 
 
@@ -59,9 +70,7 @@ class StateStore:
 
     def load(self) -> ScalerState:
         """The saved cooldown times; both None when nothing was saved yet."""
-        query = select(state.c.last_scale_up_at, state.c.last_scale_down_at, state.c.workers).where(
-            state.c.name == self.name
-        )
+        query = select(*[state.c[f] for f in _STATE_FIELDS]).where(state.c.name == self.name)
         try:
             with self.db.engine.connect() as conn:
                 row = conn.execute(query).first()
@@ -69,15 +78,13 @@ class StateStore:
             raise self._error(exc, "loading the scaler state") from exc
         if row is None:
             return ScalerState(last_scale_up_at=None, last_scale_down_at=None)
-        return ScalerState(last_scale_up_at=row[0], last_scale_down_at=row[1], workers=row[2])
+        return ScalerState(**dict(zip(_STATE_FIELDS, row, strict=True)))
 
     def save(self, new: ScalerState) -> None:
         """Insert or replace the state row."""
         values: dict[str, Any] = {
             "name": self.name,
-            "last_scale_up_at": new.last_scale_up_at,
-            "last_scale_down_at": new.last_scale_down_at,
-            "workers": new.workers,
+            **{f: getattr(new, f) for f in _STATE_FIELDS},
             "updated_at": datetime.now(UTC),
         }
         try:

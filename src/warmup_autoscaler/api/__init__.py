@@ -1,0 +1,126 @@
+"""The HTTP face: the seed's status and trigger endpoints, history, pause, health and dashboard.
+
+Status is answered from the controller's memory, never by a database query per request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, status
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from warmup_autoscaler import __version__
+from warmup_autoscaler.api.auth import admin_dependency
+from warmup_autoscaler.api.history import history_router
+from warmup_autoscaler.controller import Controller
+from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.store.history import HistoryStore
+
+__all__ = ["create_app"]
+
+PREFIX = "/api/auto-scaler"
+DASHBOARD = Path(__file__).parent.parent / "dashboard"
+
+
+class PauseRequest(BaseModel):
+    minutes: float | None = Field(
+        None, gt=0, le=525_600, description="Pause for this long; omit to pause until resumed."
+    )
+    reason: str | None = Field(None, max_length=500)
+
+
+def create_app(
+    controller: Controller,
+    *,
+    history: HistoryStore | None = None,
+    metrics: Any = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="warmup-autoscaler",
+        version=__version__,
+        description="Scales warmup workers to the number of active mailboxes.",
+    )
+    admin = Depends(admin_dependency(controller.settings.admin_token))
+
+    @app.get(f"{PREFIX}/status")
+    def get_status() -> dict[str, Any]:
+        """The auto-scaler's state: the seed's fields plus lastCheckAt, lastDecision, lastError."""
+        return controller.status()
+
+    @app.post(f"{PREFIX}/trigger", dependencies=[admin])
+    async def trigger() -> JSONResponse:
+        """Run a check now (waiting for a running one first) and return its decision."""
+        result = await controller.check("api")
+        body: dict[str, Any] = {
+            "success": result.success,
+            "decision": result.decision.to_dict() if result.decision else None,
+            "executed": result.executed,
+            "message": result.message,
+        }
+        if result.error:
+            body["error"] = result.error
+        code = status.HTTP_200_OK if result.success else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(body, status_code=code)
+
+    @app.post(f"{PREFIX}/pause", dependencies=[admin])
+    async def pause(request: Annotated[PauseRequest | None, Body()] = None) -> dict[str, Any]:
+        """Stop executing decisions, until resumed or for `minutes`; checks go on and are journaled."""
+        request = request or PauseRequest(minutes=None, reason=None)
+        try:
+            await controller.pause(minutes=request.minutes, reason=request.reason)
+        except AutoscalerError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
+        return {"success": True, "paused": controller.status()["paused"]}
+
+    @app.post(f"{PREFIX}/resume", dependencies=[admin])
+    async def resume() -> dict[str, Any]:
+        """Execute decisions again."""
+        try:
+            await controller.resume()
+        except AutoscalerError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
+        return {"success": True, "paused": controller.status()["paused"]}
+
+    @app.get(f"{PREFIX}/alerts")
+    def get_alerts() -> dict[str, Any]:
+        """Alerts firing now (most severe first) and the mailbox growth projection."""
+        projection = controller.alerts.projection
+        return {
+            "firing": controller.firing_alerts(),
+            "growth": projection.to_dict() if projection else None,
+        }
+
+    if history is not None:
+        app.include_router(history_router(history, PREFIX))
+
+    if metrics is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        def get_metrics() -> Response:
+            """Prometheus exposition of the auto-scaler's state and counters."""
+            body, content_type = metrics.render()
+            return Response(body, media_type=content_type)
+
+    if (DASHBOARD / "index.html").is_file():
+        app.mount("/static", StaticFiles(directory=DASHBOARD), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def dashboard() -> FileResponse:
+            """The dashboard: one page, its assets served by the app (no CDN)."""
+            return FileResponse(DASHBOARD / "index.html")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process serves requests. `lastError` tells whether checks succeed."""
+        last = controller.last
+        return {
+            "status": "ok",
+            "lastCheckAt": last.checked_at.isoformat() if last else None,
+            "lastCheckOk": last.success if last else None,
+        }
+
+    return app

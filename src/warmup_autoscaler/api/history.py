@@ -1,0 +1,112 @@
+"""Read-only views of the past: the decision journal (paged) and samples for the charts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from warmup_autoscaler.controller import utc_now
+from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.store.history import HistoryStore
+from warmup_autoscaler.store.state import CheckRecord
+
+__all__ = ["WINDOWS", "check_dict", "history_router"]
+
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def check_dict(c: CheckRecord) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "checkedAt": _iso(c.checked_at),
+        "trigger": c.trigger,
+        "action": c.action,
+        "currentWorkers": c.current_workers,
+        "targetWorkers": c.target_workers,
+        "optimalWorkers": c.optimal_workers,
+        "mailboxCount": c.mailbox_count,
+        "utilizationPercent": c.utilization_percent,
+        "reason": c.reason,
+        "executed": c.executed,
+        "skipped": c.skipped,
+        "dryRun": c.skipped == "dry-run",
+        "error": c.error,
+        "durationMs": c.duration_ms,
+    }
+
+
+def _unavailable(exc: StoreError) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message)
+
+
+def history_router(history: HistoryStore, prefix: str) -> APIRouter:
+    router = APIRouter(prefix=prefix)
+
+    @router.get("/history")
+    async def get_history(
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        action: Literal["scale-up", "scale-down", "no-change"] | None = None,
+        before: Annotated[int | None, Query(ge=1, description="page: the last id seen")] = None,
+    ) -> dict[str, Any]:
+        """Journaled decisions, newest first; pass `nextBefore` as `before` for the next page."""
+        try:
+            items = await asyncio.to_thread(
+                history.checks,
+                since=since,
+                until=until,
+                actions=(action,) if action else (),
+                before_id=before,
+                limit=limit,
+            )
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        next_before = items[-1].id if len(items) == limit else None
+        return {"items": [check_dict(c) for c in items], "nextBefore": next_before}
+
+    @router.get("/samples")
+    async def get_samples(window: Literal["24h", "7d", "30d"] = "24h") -> dict[str, Any]:
+        """Mailboxes, workers and capacity over the window (at most ~500 points), with scale events."""
+        until = utc_now()
+        since = until - WINDOWS[window]
+        try:
+            points = await asyncio.to_thread(history.samples, since, until)
+            events = await asyncio.to_thread(history.scale_events, since, until)
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        return {
+            "window": window,
+            "since": _iso(since),
+            "until": _iso(until),
+            "points": [
+                {
+                    "t": _iso(p.sampled_at),
+                    "mailboxes": p.mailboxes,
+                    "workers": p.workers,
+                    "capacity": p.capacity,
+                    "utilizationPercent": p.utilization_percent,
+                    "backlog": p.backlog,
+                }
+                for p in points
+            ],
+            "events": [
+                {
+                    "t": _iso(e.checked_at),
+                    "action": e.action,
+                    "from": e.current_workers,
+                    "to": e.target_workers,
+                    "reason": e.reason,
+                }
+                for e in reversed(events)
+            ],
+        }
+
+    return router
