@@ -29,7 +29,7 @@ run: install
 	$(DEMO_ENV) $(BIN)/warmup-autoscaler run
 
 test: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -42,6 +42,38 @@ def render_status(body: dict[str, Any]) -> None:
         rows.append(("last decision", f"{decision['action']}: {decision['reason']}"))
     if body.get("lastError"):
         rows.append(("last error", f"[red]{body['lastError']}[/red]"))
+    paused = body.get("paused") or {}
+    if paused.get("paused"):
+        rows.append(("paused", f"until {paused.get('until') or 'resumed'}"))
+    if body.get("dryRun"):
+        rows.append(("dry run", True))
+    for alert in body.get("alerts") or []:
+        rows.append((f"alert ({alert['severity']})", alert["message"]))
     for name, value in rows:
         table.add_row(name, _fmt(value))
+    console.print(table)
+    fleet = body.get("fleet")
+    if fleet:
+        render_fleet(console, fleet)
+
+
+def render_fleet(console: Console, fleet: dict[str, Any]) -> None:
+    table = Table(
+        title=(
+            f"fleet: {fleet['live']} live, {fleet['draining']} draining, "
+            f"{fleet['activeMailboxes']} active mailboxes, backlog {fleet['backlog']}"
+        ),
+        title_justify="left",
+    )
+    for column in ("worker", "state", "host", "pid", "mailboxes", "heartbeat age"):
+        table.add_column(column)
+    for w in fleet["workers"]:
+        table.add_row(
+            w["name"],
+            w["state"],
+            w["host"],
+            str(w["pid"]),
+            str(w["owned"]),
+            f"{w['heartbeatAgeMs'] / 1000:.1f}s",
+        )
     console.print(table)
