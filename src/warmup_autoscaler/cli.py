@@ -56,8 +56,8 @@ def _root(
     _env_file = env_file
 
 
-def _settings(*, platform: bool = True) -> Settings:
-    return load_settings(_env_file, platform=platform)
+def _settings(*, for_platform: bool = True) -> Settings:
+    return load_settings(_env_file, for_platform=for_platform)
 
 
 def _echo_json(data: Any) -> None:
@@ -159,7 +159,7 @@ def worker() -> None:
     """Run one warmup worker: share the active mailboxes with the fleet until SIGTERM, then drain."""
     from warmup_autoscaler.worker.command import run_worker
 
-    raise typer.Exit(run_worker(_settings(platform=False)))
+    raise typer.Exit(run_worker(_settings(for_platform=False)))
 
 
 @app.command("config")
@@ -193,7 +193,7 @@ def decide(
     from warmup_autoscaler import policy
     from warmup_autoscaler.controller import policy_config, utc_now
 
-    settings = _settings(platform=False)
+    settings = _settings(for_platform=False)
     now = utc_now()
 
     def ago(seconds: float | None) -> Any:
@@ -229,7 +229,7 @@ def db_init(
     from warmup_autoscaler.store.demo import create_demo_tables
     from warmup_autoscaler.store.migrate import upgrade
 
-    settings = _settings(platform=False)
+    settings = _settings(for_platform=False)
     db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
     try:
         upgrade(db)
@@ -260,7 +260,7 @@ def db_seed(
     from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.demo import seed_mailboxes
 
-    settings = _settings(platform=False)
+    settings = _settings(for_platform=False)
     db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
     try:
         if if_empty:

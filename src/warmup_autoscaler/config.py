@@ -22,8 +22,8 @@ from warmup_autoscaler.errors import ConfigError
 __all__ = ["AVAILABLE_PLATFORMS", "PLANNED_PLATFORMS", "Settings", "env_name", "load_settings"]
 
 ENV_PREFIX = "AUTO_SCALER_"
-AVAILABLE_PLATFORMS = ("local", "manual")
-PLANNED_PLATFORMS = ("docker", "swarm", "kubernetes", "command", "pm2")
+AVAILABLE_PLATFORMS = ("local", "manual", "kubernetes", "command")
+PLANNED_PLATFORMS = ("docker", "swarm")
 DEFAULT_QUERY = "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
 DEFAULT_ACTIVE_QUERY = "SELECT * FROM mailboxes WHERE status = 'active'"
 
@@ -149,11 +149,11 @@ class Settings(BaseSettings):
         return normalize_database_url(self.database_url)
 
     def cross_field_problems(
-        self, skip: set[str], *, platform: bool = True
+        self, skip: set[str], *, for_platform: bool = True
     ) -> list[tuple[str, str]]:
         """Problems that involve several fields or the shape of a value, as (field, message).
 
-        `platform=False` leaves out what only running the platform needs (the database commands).
+        `for_platform=False` leaves out what only running the platform needs (the database commands).
         """
         found: list[tuple[str, str]] = []
 
@@ -211,6 +211,14 @@ class Settings(BaseSettings):
         url_problem = _url_problem(self.database_url)
         check(("database_url",), url_problem is not None, "database_url", url_problem or "")
         command = self.local_worker_command
+        template = self.scale_command
+        check(
+            ("platform", "scale_command"),
+            for_platform and self.platform == "command" and "{replicas}" not in (template or ""),
+            "scale_command",
+            "is required with AUTO_SCALER_PLATFORM=command and must contain {replicas} "
+            "(e.g. AUTO_SCALER_SCALE_COMMAND='pm2 scale warmup-worker {replicas}')",
+        )
         if command and command.strip():
             try:
                 shlex.split(command)
@@ -298,11 +306,11 @@ def _raw_value(field: str, env_file: Path | None) -> str:
 
 
 def load_settings(
-    env_file: str | Path | None = ".env", *, platform: bool = True, **overrides: Any
+    env_file: str | Path | None = ".env", *, for_platform: bool = True, **overrides: Any
 ) -> Settings:
     """Read and validate every setting; raise `ConfigError` listing every bad variable.
 
-    `platform=False` skips the checks only running the platform needs (for database commands).
+    `for_platform=False` skips the checks only running the platform needs (for database commands).
     """
     path = Path(env_file) if env_file is not None else None
     failing: dict[str, str] = {}
@@ -319,7 +327,7 @@ def load_settings(
         defaults = {f: Settings.model_fields[f].default for f in failing}
         settings = Settings(_env_file=path, **{**overrides, **defaults})  # type: ignore[call-arg]
     problems = list(failing.values())
-    for field, message in settings.cross_field_problems(skip=set(failing), platform=platform):
+    for field, message in settings.cross_field_problems(skip=set(failing), for_platform=for_platform):
         value = getattr(settings, field)
         problems.append(f"{env_name(field)}={value!s}: {message}")
     if problems:

@@ -47,7 +47,7 @@ def create_app(
     admin = Depends(admin_dependency(controller.settings.admin_token))
 
     @app.get(f"{PREFIX}/status")
-    def get_status() -> dict[str, Any]:
+    async def get_status() -> dict[str, Any]:
         """The auto-scaler's state: the seed's fields plus lastCheckAt, lastDecision, lastError."""
         return controller.status()
 
@@ -114,7 +114,7 @@ def create_app(
             return FileResponse(DASHBOARD / "index.html")
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         """Liveness: the process serves requests. `lastError` tells whether checks succeed."""
         last = controller.last
         return {

@@ -25,6 +25,26 @@ def create_platform(settings: Settings) -> Platform:
             stop_grace_s=settings.local_stop_grace_ms / 1000,
             restart_backoff_s=settings.local_restart_backoff_ms / 1000,
         )
+    timeout_s = settings.platform_command_timeout_ms / 1000
+    if settings.platform == "kubernetes":
+        from warmup_autoscaler.platforms.kubernetes import KubernetesPlatform
+
+        return KubernetesPlatform(
+            deployment=settings.k8s_deployment_name,
+            namespace=settings.k8s_namespace,
+            request_timeout_s=timeout_s,
+        )
+    if settings.platform == "command":
+        from warmup_autoscaler.platforms.command import CommandPlatform
+
+        return CommandPlatform(
+            scale_command=settings.scale_command or "",
+            current_workers_command=settings.current_workers_command,
+            live_workers=None
+            if settings.current_workers_command
+            else live_worker_counter(settings),
+            timeout_s=timeout_s,
+        )
     from warmup_autoscaler.platforms.manual import ManualPlatform
 
     if settings.manual_workers is not None:

@@ -14,7 +14,7 @@ from warmup_autoscaler.worker.command import run_worker
 
 def main() -> int:
     try:
-        return run_worker(load_settings(platform=False))
+        return run_worker(load_settings(for_platform=False))
     except ConfigError as exc:
         for line in exc.problems:
             print(f"config error: {line}", file=sys.stderr)

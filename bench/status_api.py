@@ -1,0 +1,112 @@
+"""Status endpoint throughput and p99 latency against a bare FastAPI endpoint, same server setup.
+
+Both apps run in one uvicorn process each on loopback; 50 concurrent clients (httpx, asyncio) send a
+bounded number of requests. The status app is the daemon's own API over a controller after a check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.memory import BARE_APP
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(url: str, clients: int, per_client: int) -> tuple[float, float]:
+    latencies: list[float] = []
+
+    async def one(client: httpx.AsyncClient) -> None:
+        for _ in range(per_client):
+            t = time.perf_counter()
+            r = await client.get(url)
+            latencies.append(time.perf_counter() - t)
+            r.raise_for_status()
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never came up")
+
+
+def run(*, quick: bool = False) -> dict[str, float]:
+    clients, per_client, rounds = (50, 10, 2) if quick else (50, 60, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTO_SCALER_")}
+        env.update(AUTO_SCALER_PLATFORM="manual", AUTO_SCALER_LOG_FORMAT="json")
+        cli = [sys.executable, "-m", "warmup_autoscaler"]
+        subprocess.run(
+            [*cli, "db", "init", "--demo"], cwd=tmp, env=env, check=True, capture_output=True
+        )
+        (Path(tmp) / "bare.py").write_text(BARE_APP)
+        ours_port, bare_port = _port(), _port()
+        env["AUTO_SCALER_API_PORT"] = str(ours_port)
+        procs = [
+            subprocess.Popen(
+                [*cli, "run"],
+                cwd=tmp,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [sys.executable, "bare.py", str(bare_port)],
+                cwd=tmp,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
+        try:
+            ours_url = f"http://127.0.0.1:{ours_port}/api/auto-scaler/status"
+            bare_url = f"http://127.0.0.1:{bare_port}/healthz"
+            _wait(ours_url)
+            _wait(bare_url)
+            ours, base, p99o, p99b = [], [], [], []
+            for _ in range(rounds):
+                rps, p99 = asyncio.run(_load(bare_url, clients, per_client))
+                base.append(rps)
+                p99b.append(p99)
+                rps, p99 = asyncio.run(_load(ours_url, clients, per_client))
+                ours.append(rps)
+                p99o.append(p99)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(30)
+    o, b = statistics.median(ours), statistics.median(base)
+    print(
+        f"{clients} concurrent clients x {per_client} requests, {rounds} alternating rounds (medians): "
+        f"status {o:,.0f} req/s (p99 {statistics.median(p99o):.1f} ms); bare FastAPI {b:,.0f} req/s "
+        f"(p99 {statistics.median(p99b):.1f} ms); ratio {o / b:.2f} (goal >= 0.8)"
+    )
+    return {"status_rps": o, "bare_rps": b}

@@ -1,0 +1,144 @@
+"""The command platform: any process manager the auto-scaler can drive with two commands.
+
+`AUTO_SCALER_SCALE_COMMAND` is a template (`pm2 scale warmup-worker {replicas}`) split like a shell
+would split it, with `{replicas}` replaced inside each word, and run without a shell, so no count
+or quoting can inject anything. The current count comes from `AUTO_SCALER_CURRENT_WORKERS_COMMAND`
+(prints a number) or, when that is unset, from a callable (the worker registry's live count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable
+
+from warmup_autoscaler.errors import PlatformError
+
+__all__ = ["PLACEHOLDER", "CommandPlatform"]
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "{replicas}"
+SCALE_VAR = "AUTO_SCALER_SCALE_COMMAND"
+CURRENT_VAR = "AUTO_SCALER_CURRENT_WORKERS_COMMAND"
+TIMEOUT_VAR = "AUTO_SCALER_PLATFORM_COMMAND_TIMEOUT_MS"
+
+
+def _split(command: str, var: str) -> list[str]:
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise PlatformError(f"{var}={command!r} cannot be split into words ({exc})") from exc
+    if not argv:
+        raise PlatformError(f"{var} is empty; set it to a command")
+    return argv
+
+
+class CommandPlatform:
+    """Runs `scale_command` to set the count; reads it with `current_workers_command` or
+    `live_workers`. Each run is limited to `timeout_s`; its whole process group is killed then."""
+
+    name = "command"
+
+    def __init__(
+        self,
+        *,
+        scale_command: str,
+        current_workers_command: str | None = None,
+        live_workers: Callable[[], int] | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._scale_argv = _split(scale_command, SCALE_VAR)
+        if not any(PLACEHOLDER in arg for arg in self._scale_argv):
+            raise PlatformError(
+                f"{SCALE_VAR}={scale_command!r} has no {PLACEHOLDER} placeholder for the worker "
+                f"count (e.g. 'pm2 scale warmup-worker {PLACEHOLDER}')"
+            )
+        self._current_argv = (
+            _split(current_workers_command, CURRENT_VAR)
+            if current_workers_command and current_workers_command.strip()
+            else None
+        )
+        if self._current_argv is None and live_workers is None:
+            raise PlatformError(
+                f"the command platform cannot read the worker count: set {CURRENT_VAR} to a "
+                "command that prints it, or let the workers report to the worker registry "
+                "(live_workers) by running them with `warmup-autoscaler worker`"
+            )
+        self._live_workers = live_workers
+        self._timeout_s = timeout_s
+
+    def current_workers(self) -> int:
+        if self._current_argv is None:
+            assert self._live_workers is not None  # guaranteed by __init__
+            try:
+                return self._live_workers()
+            except PlatformError:
+                raise
+            except Exception as exc:  # the registry is another layer: keep the Protocol's promise
+                raise PlatformError(
+                    f"cannot count the live workers in the worker registry: {exc}; "
+                    f"or set {CURRENT_VAR}"
+                ) from exc
+        out = self._run(self._current_argv, CURRENT_VAR).strip()
+        if not re.fullmatch(r"[0-9]+", out):
+            shown = out if len(out) <= 80 else out[:77] + "..."
+            raise PlatformError(
+                f"{CURRENT_VAR} `{shlex.join(self._current_argv)}` printed {shown!r}, "
+                "not a whole number of workers (0 or more)"
+            )
+        return int(out)
+
+    def scale_to(self, workers: int) -> None:
+        if workers < 0:
+            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
+        argv = [arg.replace(PLACEHOLDER, str(workers)) for arg in self._scale_argv]
+        self._run(argv, SCALE_VAR)
+        log.info("command platform: `%s` done", shlex.join(argv))
+
+    def _run(self, argv: list[str], var: str) -> str:
+        """Run `argv` without a shell; its stdout, or a PlatformError quoting it and the cause."""
+        shown = shlex.join(argv)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # so a timeout can kill everything it started
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise PlatformError(
+                f"{var}: cannot run `{shown}`: {reason} ({argv[0]!r}); check the program is "
+                "installed and on PATH"
+            ) from exc
+        try:
+            out, err = proc.communicate(timeout=self._timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise PlatformError(
+                f"{var}: `{shown}` did not finish within {self._timeout_s:g} s and was killed; "
+                f"check the command or raise {TIMEOUT_VAR}"
+            ) from exc
+        if proc.returncode != 0:
+            lines = [line.strip() for line in err.splitlines() if line.strip()] or [
+                "(nothing on stderr)"
+            ]
+            # A Python traceback's first line says nothing; its last line is the error.
+            detail = lines[-1] if lines[0].startswith("Traceback (") else lines[0]
+            code = proc.returncode
+            how = f"exited with code {code}" if code > 0 else f"was killed by signal {-code}"
+            raise PlatformError(f"{var}: `{shown}` {how}: {detail}")
+        if out.strip():
+            log.debug("command platform: `%s` printed %r", shown, out.strip()[:200])
+        return out
