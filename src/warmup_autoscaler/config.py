@@ -22,8 +22,8 @@ from warmup_autoscaler.errors import ConfigError
 __all__ = ["AVAILABLE_PLATFORMS", "PLANNED_PLATFORMS", "Settings", "env_name", "load_settings"]
 
 ENV_PREFIX = "AUTO_SCALER_"
-AVAILABLE_PLATFORMS = ("local", "manual", "kubernetes", "command")
-PLANNED_PLATFORMS = ("docker", "swarm")
+AVAILABLE_PLATFORMS = ("local", "manual", "docker", "swarm", "kubernetes", "command")
+PLANNED_PLATFORMS: tuple[str, ...] = ()  # named here are refused as "not available yet"
 DEFAULT_QUERY = "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
 DEFAULT_ACTIVE_QUERY = "SELECT * FROM mailboxes WHERE status = 'active'"
 
@@ -327,7 +327,9 @@ def load_settings(
         defaults = {f: Settings.model_fields[f].default for f in failing}
         settings = Settings(_env_file=path, **{**overrides, **defaults})  # type: ignore[call-arg]
     problems = list(failing.values())
-    for field, message in settings.cross_field_problems(skip=set(failing), for_platform=for_platform):
+    for field, message in settings.cross_field_problems(
+        skip=set(failing), for_platform=for_platform
+    ):
         value = getattr(settings, field)
         problems.append(f"{env_name(field)}={value!s}: {message}")
     if problems:

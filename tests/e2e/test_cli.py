@@ -15,7 +15,7 @@ BAD_SETTINGS = [
     ("AUTO_SCALER_MIN_WORKERS", "500"),
     ("AUTO_SCALER_MAX_WORKERS", "0"),
     ("AUTO_SCALER_MAILBOXES_PER_WORKER", "lots"),
-    ("AUTO_SCALER_PLATFORM", "docker"),
+    ("AUTO_SCALER_PLATFORM", "nomad"),
     ("AUTO_SCALER_MAILBOX_QUERY", "DROP TABLE mailboxes"),
     ("AUTO_SCALER_ENABLED", "yesplease"),
 ]

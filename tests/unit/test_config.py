@@ -104,7 +104,6 @@ BAD = [
     ("AUTO_SCALER_MAILBOXES_PER_WORKER", "1e3x", "at least 1"),
     ("AUTO_SCALER_ENABLED", "maybe", "true or false"),
     ("AUTO_SCALER_PLATFORM", "nomad", "must be one of local, manual"),
-    ("AUTO_SCALER_PLATFORM", "swarm", "not available in this version yet"),
     ("AUTO_SCALER_SCALING_MODE", "jump", "step or target"),
     ("AUTO_SCALER_MAX_STEP", "0", "at least 1"),
     ("AUTO_SCALER_API_PORT", "70000", "from 1 to 65535"),
@@ -135,7 +134,7 @@ def test_every_problem_is_reported_at_once(monkeypatch):
     monkeypatch.setenv("AUTO_SCALER_CHECK_INTERVAL_MS", "soon")
     monkeypatch.setenv("AUTO_SCALER_MAX_WORKERS", "-3")
     monkeypatch.setenv("AUTO_SCALER_SCALE_DOWN_THRESHOLD", "0.95")
-    monkeypatch.setenv("AUTO_SCALER_PLATFORM", "docker")
+    monkeypatch.setenv("AUTO_SCALER_PLATFORM", "nomad")
     with pytest.raises(ConfigError) as info:
         load_settings()
     names = sorted(p.split("=", 1)[0] for p in info.value.problems)

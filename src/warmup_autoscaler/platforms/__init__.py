@@ -26,6 +26,23 @@ def create_platform(settings: Settings) -> Platform:
             restart_backoff_s=settings.local_restart_backoff_ms / 1000,
         )
     timeout_s = settings.platform_command_timeout_ms / 1000
+    if settings.platform == "docker":
+        from warmup_autoscaler.platforms.docker import DockerComposePlatform
+
+        return DockerComposePlatform(
+            compose_file=settings.docker_compose_file,
+            service=settings.docker_service_name,
+            project=settings.docker_project,
+            compose_command=settings.docker_compose_command,
+            timeout_s=timeout_s,
+        )
+    if settings.platform == "swarm":
+        from warmup_autoscaler.platforms.swarm import SwarmPlatform
+
+        return SwarmPlatform(
+            service=settings.swarm_service_name or settings.docker_service_name,
+            timeout_s=timeout_s,
+        )
     if settings.platform == "kubernetes":
         from warmup_autoscaler.platforms.kubernetes import KubernetesPlatform
 

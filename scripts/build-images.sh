@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Build the images of docker-compose.auto-scale.yml from this checkout, with no image registry:
+#   $APP_IMAGE (default warmup-autoscaler:latest): the Dockerfile on $BASE_IMAGE (default
+#       warmup-python-base:bookworm, made by scripts/build-base-image.sh when missing). The
+#       Python packages come from a wheelhouse that the host's pip fills for the image's Python,
+#       so the build itself needs no network (pip inside a container may not trust the TLS
+#       proxy the host goes through); Debian packages come from Debian's mirror.
+#   $POSTGRES_LOCAL_IMAGE (default warmup-postgres:15): PostgreSQL 15 from Debian's package on the
+#       same base, taking the official postgres image's variables (POSTGRES_USER, POSTGRES_PASSWORD,
+#       POSTGRES_DB, PGDATA), for machines that cannot pull postgres:15. SKIP_POSTGRES_IMAGE=1
+#       skips it.
+#   EXTRA_PIP_PACKAGES: more requirements installed into the app image (e.g. your worker job).
+# Docker's layer cache makes a rebuild with unchanged sources take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_IMAGE=${BASE_IMAGE:-warmup-python-base:bookworm}
+APP_IMAGE=${APP_IMAGE:-warmup-autoscaler:latest}
+POSTGRES_LOCAL_IMAGE=${POSTGRES_LOCAL_IMAGE:-warmup-postgres:15}
+PYTHON=${PYTHON:-python3}
+EXTRA_PIP_PACKAGES=${EXTRA_PIP_PACKAGES:-}
+
+fail() { echo "build-images: $*" >&2; exit 1; }
+
+docker info >/dev/null 2>&1 || fail "no Docker daemon answers; run scripts/docker-setup.sh first"
+if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  if [ "$BASE_IMAGE" = warmup-python-base:bookworm ]; then
+    BASE_IMAGE="$BASE_IMAGE" scripts/build-base-image.sh
+  else
+    docker pull "$BASE_IMAGE" || fail "base image $BASE_IMAGE is missing and cannot be pulled"
+  fi
+fi
+
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+
+# --- the app image ----------------------------------------------------------------------------
+# The wheels must suit the image's Python and C library, not the host's.
+read -r py_version libc_version arch < <(docker run --rm --entrypoint python3 "$BASE_IMAGE" -c \
+  'import platform, sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}", platform.libc_ver()[1], platform.machine())')
+[ -n "${arch:-}" ] || fail "cannot run python3 in $BASE_IMAGE"
+platforms=()
+glibc_minor=${libc_version#*.}
+for ((minor = glibc_minor; minor >= 17; minor--)); do
+  platforms+=(--platform "manylinux_2_${minor}_${arch}")
+done
+platforms+=(--platform "manylinux2014_${arch}" --platform "linux_${arch}")
+
+cp -r pyproject.toml README.md src Dockerfile .dockerignore "$ctx/"
+find "$ctx/src" -name '__pycache__' -prune -exec rm -rf {} + -o -name '*.egg-info' -prune -exec rm -rf {} +
+mkdir "$ctx/wheelhouse"
+# A fixed timestamp keeps the wheel byte-identical for unchanged sources, so the layer cache hits.
+SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel -qq --no-deps --wheel-dir "$ctx/wheelhouse" "$ctx" \
+  || fail "pip wheel of the project failed"
+read -r -a extra <<<"$EXTRA_PIP_PACKAGES"
+"$PYTHON" -m pip download -qq --only-binary=:all: --dest "$ctx/wheelhouse" \
+  --python-version "$py_version" --implementation cp "${platforms[@]}" \
+  "$ctx"/wheelhouse/warmup_autoscaler-*.whl "${extra[@]}" \
+  || fail "pip download of the dependencies for Python $py_version ($arch) failed"
+rm -rf "$ctx/src"/*.egg-info "$ctx/build"
+
+# The builder stage is tagged too, so it stays as the layer cache of the next build, and the
+# untagged leftovers of earlier builds (ours only, by label) can be pruned.
+for target in builder runtime; do
+  tag=$APP_IMAGE
+  [ "$target" = builder ] && tag="${APP_IMAGE%:*}:builder"
+  docker build --target "$target" --tag "$tag" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg EXTRA_PIP_PACKAGES="$EXTRA_PIP_PACKAGES" "$ctx" >"$ctx/build.log" 2>&1 \
+    || { tail -n 40 "$ctx/build.log" >&2; fail "docker build of $tag failed"; }
+done
+echo "build-images: built $APP_IMAGE"
+docker image prune --force --filter label=io.warmup-autoscaler.stage >/dev/null
+
+# --- the local PostgreSQL image -----------------------------------------------------------------
+if [ "${SKIP_POSTGRES_IMAGE:-0}" = 1 ]; then
+  exit 0
+fi
+pg="$ctx/postgres"
+mkdir "$pg"
+cat >"$pg/Dockerfile" <<'DOCKERFILE'
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN mkdir -p /etc/postgresql-common \
+ && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \
+ && mkdir -p /var/run/postgresql /var/lib/postgresql/data \
+ && chown -R postgres:postgres /var/run/postgresql /var/lib/postgresql
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data
+VOLUME /var/lib/postgresql/data
+EXPOSE 5432
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=5s --retries=30 CMD pg_isready -q -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+DOCKERFILE
+cat >"$pg/docker-entrypoint.sh" <<'ENTRYPOINT'
+#!/bin/sh
+# A small stand-in for the official postgres image's entrypoint: the first start creates the
+# cluster with POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, then the server runs as postgres.
+set -eu
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+if [ "${1:-}" = postgres ]; then
+  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
+  user=${POSTGRES_USER:-postgres}
+  db=${POSTGRES_DB:-$user}
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    pwfile=$(mktemp)
+    printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+    chown postgres "$pwfile"
+    as_postgres initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" -E UTF8 \
+      --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    rm -f "$pwfile"
+    echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+    echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+    if [ "$db" != postgres ]; then
+      as_postgres pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+      as_postgres psql -q -v ON_ERROR_STOP=1 -U "$user" -d postgres \
+        -c "CREATE DATABASE \"$db\" OWNER \"$user\""
+      as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    fi
+  fi
+  exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+fi
+exec "$@"
+ENTRYPOINT
+chmod 755 "$pg/docker-entrypoint.sh"
+docker build --tag "$POSTGRES_LOCAL_IMAGE" --build-arg BASE_IMAGE="$BASE_IMAGE" "$pg" \
+  >"$ctx/postgres-build.log" 2>&1 \
+  || { tail -n 40 "$ctx/postgres-build.log" >&2; fail "docker build of $POSTGRES_LOCAL_IMAGE failed"; }
+echo "build-images: built $POSTGRES_LOCAL_IMAGE"

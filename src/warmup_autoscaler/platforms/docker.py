@@ -1,0 +1,376 @@
+"""The docker platform: the replicas of one Docker Compose service on one host.
+
+The count is read from the Docker Engine API by Compose's own labels; scaling runs Compose itself
+(`up -d --no-deps --no-recreate --no-build --scale SERVICE=N SERVICE`, without a shell, with a
+timeout), so the fleet is exactly what `docker compose ps` shows and a scale-down stops containers
+the way Compose does, honouring the service's `stop_grace_period`. Compose v2 (`docker compose`)
+and v1 (`docker-compose`) both work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import DockerException, NotFound
+
+from warmup_autoscaler.errors import PlatformError
+
+__all__ = [
+    "COUNTED_STATES",
+    "ComposeCommand",
+    "DockerComposePlatform",
+    "compose_project_name",
+    "engine_client",
+    "engine_error",
+    "find_compose_command",
+]
+
+log = logging.getLogger(__name__)
+
+FILE_VAR = "AUTO_SCALER_DOCKER_COMPOSE_FILE"
+PROJECT_VAR = "AUTO_SCALER_DOCKER_PROJECT"
+SERVICE_VAR = "AUTO_SCALER_DOCKER_SERVICE_NAME"
+COMMAND_VAR = "AUTO_SCALER_DOCKER_COMPOSE_COMMAND"
+TIMEOUT_VAR = "AUTO_SCALER_PLATFORM_COMMAND_TIMEOUT_MS"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# Containers that count as workers: running, or crashed and about to be restarted by their
+# restart policy. Exited containers do no work; a scale-up through Compose starts them first.
+COUNTED_STATES = ("running", "restarting")
+OUTPUT_TAIL_CHARS = 1500
+
+
+def engine_error(exc: BaseException, doing: str) -> PlatformError:
+    """A PlatformError for a Docker SDK failure that says what to check (the seed's checklist)."""
+    host = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    text = f"{exc!r} {exc}"
+    if "No such file or directory" in text or "FileNotFoundError" in text:
+        return PlatformError(
+            f"cannot {doing}: no Docker Engine socket at {host}. Is Docker running (`docker ps`)? "
+            "In a container, mount the socket (-v /var/run/docker.sock:/var/run/docker.sock) and "
+            "check `ls -la /var/run/docker.sock`; if the workers do not run in Docker, choose "
+            "another platform (`grep AUTO_SCALER_PLATFORM .env`)"
+        )
+    if "Permission denied" in text or "PermissionError" in text:
+        return PlatformError(
+            f"cannot {doing}: permission denied on the Docker Engine socket {host}. Run the "
+            "auto-scaler as root or as a member of the socket's group (`ls -la "
+            "/var/run/docker.sock`; `docker ps` must work for that user)"
+        )
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return PlatformError(
+            f"cannot {doing}: the Docker Engine at {host} refused the connection. Is Docker "
+            "running (`docker ps`)? Check DOCKER_HOST"
+        )
+    return PlatformError(f"cannot {doing}: Docker Engine error: {exc}")
+
+
+def engine_client(timeout_s: float) -> docker.DockerClient:
+    """A client for the Engine DOCKER_HOST names (default: the local socket), version checked."""
+    host = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    if host.startswith("unix://"):
+        try:  # before the SDK, whose failed connect leaves its socket unclosed
+            os.stat(host.removeprefix("unix://"))
+        except OSError as exc:
+            raise engine_error(exc, "connect to the Docker Engine") from exc
+    try:
+        return docker.from_env(timeout=max(1, round(timeout_s)))
+    except (DockerException, requests.RequestException, OSError) as exc:
+        raise engine_error(exc, "connect to the Docker Engine") from exc
+
+
+def compose_project_name(name: str) -> str:
+    """`name` as Compose normalizes a project name: lower case, only a-z 0-9 _ -, no leading _ -.
+
+    Applied to the compose file's directory name, it is Compose's default project (compose-go's
+    rule; Compose v1 keeps a leading _ or -).
+    """
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeCommand:
+    """The Compose program: its argv prefix (`docker compose` or `docker-compose`) and version."""
+
+    argv: tuple[str, ...]
+    version: str
+
+    @property
+    def major(self) -> int:
+        match = re.match(r"v?(\d+)", self.version)
+        return int(match.group(1)) if match else 0
+
+    def __str__(self) -> str:
+        return shlex.join(self.argv)
+
+
+def find_compose_command(
+    configured: str | None, *, env: Mapping[str, str] | None = None, timeout_s: float = 30.0
+) -> ComposeCommand:
+    """`configured` (split like a shell would) or else `docker compose` (v2), then `docker-compose`.
+
+    Raises PlatformError when the configured command does not run, or neither is installed.
+    """
+    if configured and configured.strip():
+        try:
+            argv = tuple(shlex.split(configured))
+        except ValueError as exc:
+            raise PlatformError(
+                f"{COMMAND_VAR}={configured!r} cannot be split into words ({exc})"
+            ) from exc
+        version, why = _compose_version(argv, env, timeout_s)
+        if version is None:
+            raise PlatformError(
+                f"{COMMAND_VAR}={configured!r} does not run Compose ({why}); set it to "
+                "'docker compose' (v2) or 'docker-compose' (v1), or unset it to find one"
+            )
+        return ComposeCommand(argv=argv, version=version)
+    reasons = []
+    for argv in (("docker", "compose"), ("docker-compose",)):
+        version, why = _compose_version(argv, env, timeout_s)
+        if version is not None:
+            return ComposeCommand(argv=argv, version=version)
+        reasons.append(f"`{shlex.join(argv)}`: {why}")
+    raise PlatformError(
+        "Docker Compose not found (" + "; ".join(reasons) + "): install the Compose v2 plugin "
+        f"or docker-compose, or set {COMMAND_VAR}"
+    )
+
+
+def _compose_version(
+    argv: Sequence[str], env: Mapping[str, str] | None, timeout_s: float
+) -> tuple[str | None, str]:
+    try:
+        done = subprocess.run(
+            [*argv, "version", "--short"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except FileNotFoundError:
+        return None, "not installed"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)
+    version = done.stdout.strip().splitlines()[-1].strip() if done.stdout.strip() else ""
+    if done.returncode != 0 or not re.match(r"v?\d+\.\d+", version):
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        return None, detail[-1] if detail else f"exit code {done.returncode}"
+    return version, ""
+
+
+_Stamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> _Stamp:
+    """What changes when a file is edited or replaced; None when it does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class DockerComposePlatform:
+    """Scales `service` of the Compose project `project` defined by `compose_file`.
+
+    Nothing is contacted before the first call. The project defaults to what Compose itself uses:
+    COMPOSE_PROJECT_NAME (environment, then the `.env` beside the compose file), then, inside a
+    container started by Compose, that container's own project, then the compose file's directory
+    name. Containers are counted when running or restarting (`COUNTED_STATES`); one-off
+    containers (`docker compose run`) are not workers.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        compose_file: Path,
+        service: str = "warmup-worker",
+        project: str | None = None,
+        compose_command: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        if not service.strip():
+            raise PlatformError(f"{SERVICE_VAR} is empty; set it to the Compose service to scale")
+        self._file = compose_file.absolute()
+        self._service = service
+        self._project = None
+        if project and project.strip():
+            self._project = compose_project_name(project)
+            if self._project != project.strip():
+                raise PlatformError(
+                    f"{PROJECT_VAR}={project!r} is not a Compose project name: use lower-case "
+                    f"letters, digits, _ and - (e.g. {self._project or 'warmup'!r})"
+                )
+        self._configured_command = compose_command
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._client: docker.DockerClient | None = None
+        self._command: ComposeCommand | None = None
+        self._services: tuple[tuple[_Stamp, _Stamp], tuple[str, ...]] | None = None
+
+    @property
+    def compose_file(self) -> Path:
+        return self._file
+
+    def close(self) -> None:
+        """Close the Engine connection (idempotent); the next call opens a new one."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def current_workers(self) -> int:
+        with self._lock:
+            engine = self._engine()
+            self._check_service()
+            filters = {
+                "label": [
+                    f"{PROJECT_LABEL}={self._project_name()}",
+                    f"{SERVICE_LABEL}={self._service}",
+                    f"{ONEOFF_LABEL}=False",
+                ],
+            }
+            try:
+                containers = engine.api.containers(all=True, filters=filters)
+            except (DockerException, requests.RequestException, OSError) as exc:
+                raise engine_error(exc, f"list the containers of service {self._service}") from exc
+            return sum(1 for c in containers if c.get("State") in COUNTED_STATES)
+
+    def scale_to(self, workers: int) -> None:
+        """Run Compose to scale; returns once Compose has started or removed the containers."""
+        if workers < 0:
+            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
+        with self._lock:
+            self._engine()  # a clear message when the Engine cannot be reached, before Compose's
+            self._check_service()
+            svc = self._service
+            self._compose(
+                "up", "-d", "--no-deps", "--no-recreate", "--no-build",
+                "--scale", f"{svc}={workers}", svc,
+            )  # fmt: skip
+
+    # Everything below runs with the lock held.
+
+    def _check_file(self) -> None:
+        if not self._file.is_file():
+            raise PlatformError(
+                f"Compose file not found: {self._file} ({FILE_VAR}; a relative path is taken from "
+                f"the working directory {Path.cwd()}). In the auto-scaler's container, mount the "
+                "directory that holds it"
+            )
+
+    def _project_name(self) -> str:
+        if self._project is None:
+            raw, source = self._default_project()
+            self._project = compose_project_name(raw)
+            if not self._project:
+                raise PlatformError(
+                    f"no Compose project name can be made of {raw!r} (from {source}); set "
+                    f"{PROJECT_VAR}"
+                )
+            log.info("docker platform: Compose project %r (from %s)", self._project, source)
+        return self._project
+
+    def _default_project(self) -> tuple[str, str]:
+        if name := os.environ.get("COMPOSE_PROJECT_NAME", "").strip():
+            return name, "COMPOSE_PROJECT_NAME"
+        dotenv = self._file.parent / ".env"
+        if dotenv.is_file():
+            from dotenv import dotenv_values
+
+            value = dotenv_values(dotenv).get("COMPOSE_PROJECT_NAME") or ""
+            if value.strip():
+                return value.strip(), f"COMPOSE_PROJECT_NAME in {dotenv}"
+        if own := self._own_project():
+            return own, "this container's Compose project"
+        return self._file.parent.name, f"the directory name of {self._file}"
+
+    def _own_project(self) -> str | None:
+        """The Compose project of the container this process runs in, if Compose started it."""
+        if not Path("/.dockerenv").exists():
+            return None
+        try:
+            me = self._engine().containers.get(socket.gethostname())
+        except NotFound:
+            return None
+        except (DockerException, requests.RequestException, OSError) as exc:
+            raise engine_error(exc, "inspect the auto-scaler's own container") from exc
+        project = me.labels.get(PROJECT_LABEL)
+        return str(project) if project else None
+
+    def _engine(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = engine_client(self._timeout_s)
+        return self._client
+
+    def _compose_command(self) -> ComposeCommand:
+        if self._command is None:
+            self._command = find_compose_command(
+                self._configured_command, timeout_s=min(self._timeout_s, 30.0)
+            )
+            log.info("docker platform: using %s (Compose %s)", self._command, self._command.version)
+        return self._command
+
+    def _check_service(self) -> None:
+        """Fail with a clear message when the file is missing or has no such service (cached)."""
+        self._check_file()
+        key = (_stamp(self._file), _stamp(self._file.parent / ".env"))
+        if self._services is None or self._services[0] != key:
+            out = self._compose("config", "--services")
+            self._services = (key, tuple(line.strip() for line in out.splitlines() if line.strip()))
+        if self._service not in self._services[1]:
+            raise PlatformError(
+                f"service {self._service!r} is not in {self._file} (services: "
+                f"{', '.join(self._services[1]) or 'none'}); set {SERVICE_VAR}"
+            )
+
+    def _compose(self, *args: str) -> str:
+        command = self._compose_command()
+        argv = [*command.argv, "-f", str(self._file), "-p", self._project_name(), *args]
+        shown = shlex.join([*command.argv, *args])
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # so a timeout can stop the plugin `docker` started too
+            )
+        except OSError as exc:
+            raise PlatformError(f"cannot run `{shown}`: {exc.strerror or exc}") from exc
+        try:
+            out, err = proc.communicate(timeout=self._timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise PlatformError(
+                f"`{shown}` did not finish within {self._timeout_s:g} s ({TIMEOUT_VAR}); "
+                f"containers may still be starting or stopping: check `{command} -f {self._file} "
+                "ps`"
+            ) from exc
+        if proc.returncode != 0:
+            detail = (err.strip() or out.strip())[-OUTPUT_TAIL_CHARS:]
+            raise PlatformError(f"`{shown}` failed with exit code {proc.returncode}: {detail}")
+        return out
