@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -160,6 +160,62 @@ def worker() -> None:
     from warmup_autoscaler.worker.command import run_worker
 
     raise typer.Exit(run_worker(_settings(for_platform=False)))
+
+
+@app.command()
+def history(
+    since: Annotated[
+        datetime | None, typer.Option(help="Only checks at or after this ISO time.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only checks at or before this time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most checks shown.")] = 50,
+    action: Annotated[
+        str | None, typer.Option(help="Only scale-up, scale-down or no-change.")
+    ] = None,
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Show the journaled decisions, newest first (read from the database; no daemon needed)."""
+    from warmup_autoscaler.api.history import check_dict
+    from warmup_autoscaler.store.database import Database
+    from warmup_autoscaler.store.history import HistoryStore
+
+    if action not in (None, "scale-up", "scale-down", "no-change"):
+        raise typer.BadParameter("must be scale-up, scale-down or no-change", param_hint="--action")
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
+    settings = _settings(for_platform=False)
+    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    try:
+        rows = HistoryStore(db).checks(
+            since=_utc(since), until=_utc(until), actions=(action,) if action else (), limit=limit
+        )
+    finally:
+        db.dispose()
+    items = [check_dict(r) for r in rows]
+    if as_json:
+        _echo_json(items)
+    elif as_csv:
+        import csv
+
+        from warmup_autoscaler.store.state import CheckRecord
+
+        empty = CheckRecord(checked_at=datetime.now(UTC), trigger="")
+        columns = list(items[0] if items else check_dict(empty))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(items)
+    else:
+        from warmup_autoscaler.cli_render import render_history
+
+        render_history(items)
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    """Times given without a zone are taken as UTC, as the journal stores them."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 @app.command("config")

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["render_status"]
+__all__ = ["render_history", "render_status"]
 
 
 def _fmt(value: Any) -> str:
@@ -75,5 +75,30 @@ def render_fleet(console: Console, fleet: dict[str, Any]) -> None:
             str(w["pid"]),
             str(w["owned"]),
             f"{w['heartbeatAgeMs'] / 1000:.1f}s",
+        )
+    console.print(table)
+
+
+def render_history(items: list[dict[str, Any]]) -> None:
+    console = Console()
+    if not items:
+        console.print("no checks journaled yet")
+        return
+    table = Table(title="decisions, newest first", title_justify="left")
+    for column in ("time", "action", "workers", "mailboxes", "utilization", "executed", "reason"):
+        table.add_column(column)
+    for i in items:
+        pct = i["utilizationPercent"]
+        done = "yes" if i["executed"] else (i["skipped"] or "no")
+        table.add_row(
+            i["checkedAt"],
+            i["action"] or "[red]error[/red]",
+            "-"
+            if i["currentWorkers"] is None
+            else f"{i['currentWorkers']} -> {i['targetWorkers']}",
+            _fmt(i["mailboxCount"]),
+            "-" if pct is None else f"{pct:.1f}%",
+            done,
+            i["reason"] or i["error"] or "",
         )
     console.print(table)

@@ -120,3 +120,54 @@ def test_missing_table_is_a_clear_runtime_error(tmp_path, base_env, sqlite_url):
     assert done.returncode == 1
     assert "db init --demo" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_history_command_table_json_csv(tmp_path, base_env, database_url):
+    """`history` prints the journal newest first as a table, JSON or CSV, filtered by action."""
+    import csv
+    import io
+
+    env = dict(base_env, DATABASE_URL=database_url, AUTO_SCALER_PLATFORM="manual")
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    empty = cli(tmp_path, env, "history", "--csv")
+    assert empty.returncode == 0 and empty.stdout.startswith("id,checkedAt,")
+    assert cli(tmp_path, env, "db", "seed", "--mailboxes", "850").returncode == 0
+    from datetime import UTC, datetime, timedelta
+
+    from warmup_autoscaler.store.database import Database
+    from warmup_autoscaler.store.state import CheckRecord, StateStore
+
+    db = Database(database_url)
+    store, t0 = StateStore(db), datetime(2026, 5, 1, tzinfo=UTC)
+    for i, (action, n, target) in enumerate(
+        [("no-change", 1, 1), ("scale-up", 1, 2), ("no-change", 2, 2)]
+    ):
+        store.record_check(
+            CheckRecord(
+                checked_at=t0 + timedelta(minutes=5 * i),
+                trigger="interval",
+                action=action,
+                current_workers=n,
+                target_workers=target,
+                mailbox_count=850,
+                reason=f"r{i}",
+                executed=action != "no-change",
+            )
+        )
+    db.dispose()
+    as_json = json.loads(cli(tmp_path, env, "history", "--json").stdout)
+    assert [i["reason"] for i in as_json] == ["r2", "r1", "r0"]
+    ups = json.loads(cli(tmp_path, env, "history", "--json", "--action", "scale-up").stdout)
+    assert [(i["currentWorkers"], i["targetWorkers"], i["executed"]) for i in ups] == [(1, 2, True)]
+    rows = list(
+        csv.DictReader(io.StringIO(cli(tmp_path, env, "history", "--csv", "--limit", "2").stdout))
+    )
+    assert [r["reason"] for r in rows] == ["r2", "r1"]
+    since = json.loads(
+        cli(tmp_path, env, "history", "--json", "--since", "2026-05-01T00:04:00").stdout
+    )
+    assert [i["reason"] for i in since] == ["r2", "r1"]
+    table = cli(tmp_path, env, "history")
+    assert table.returncode == 0 and "scale-up" in table.stdout and "1 -> 2" in table.stdout
+    bad = cli(tmp_path, env, "history", "--action", "explode")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
