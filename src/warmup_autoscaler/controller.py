@@ -159,6 +159,7 @@ class Controller:
         self.last: CheckResult | None = None
         self.last_decision: CheckResult | None = None  # the last check that reached a decision
         self.last_error: str | None = None
+        self.version = 0  # bumped whenever what status() reports changes, other than the clock
 
     @property
     def state(self) -> ScalerState:
@@ -178,6 +179,7 @@ class Controller:
                 self.last_error = None
             self._log(result)
             self._alert(result)
+            self.version += 1
             for observe in self.observers:
                 try:
                     observe(result)
@@ -208,6 +210,7 @@ class Controller:
                 self.state, paused_at=now, paused_until=until, pause_reason=reason
             )
             await asyncio.to_thread(self._journal.save, self._state)
+            self.version += 1
             log.warning("paused", until=_iso(until), reason=reason)
             return self._state
 
@@ -216,6 +219,7 @@ class Controller:
             await self._ensure_state()
             self._state = replace(self.state, paused_at=None, paused_until=None, pause_reason=None)
             await asyncio.to_thread(self._journal.save, self._state)
+            self.version += 1
             log.warning("resumed")
             return self._state
 

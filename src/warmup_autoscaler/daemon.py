@@ -169,6 +169,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port} ({exc.strerror}); is another auto-scaler running? "
             "Set AUTO_SCALER_API_PORT or AUTO_SCALER_API_HOST"
         ) from exc
+    # Accepted connections inherit TCP_NODELAY from this socket. Without it, uvicorn's separate
+    # header and body writes meet Nagle's algorithm and delayed ACKs: ~40 ms per response, 6x
+    # fewer requests per second (measured with wrk; asyncio sets it only on sockets it creates).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(128)
     sock.set_inheritable(False)
     return sock

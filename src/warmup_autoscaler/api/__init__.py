@@ -5,6 +5,8 @@ Status is answered from the controller's memory, never by a database query per r
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +26,7 @@ __all__ = ["create_app"]
 
 PREFIX = "/api/auto-scaler"
 DASHBOARD = Path(__file__).parent.parent / "dashboard"
+STATUS_TTL_S = 1.0  # time-dependent status fields (cooldowns left) are at most this stale
 
 
 class PauseRequest(BaseModel):
@@ -31,6 +34,24 @@ class PauseRequest(BaseModel):
         None, gt=0, le=525_600, description="Pause for this long; omit to pause until resumed."
     )
     reason: str | None = Field(None, max_length=500)
+
+
+class _StatusCache:
+    """The status body as bytes, rebuilt when the controller changes or after `STATUS_TTL_S`."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+        self._body = b""
+        self._built_at = -STATUS_TTL_S
+        self._version = -1
+
+    def body(self) -> bytes:
+        now = time.monotonic()
+        version = self._controller.version
+        if version != self._version or now - self._built_at >= STATUS_TTL_S:
+            self._body = json.dumps(self._controller.status(), separators=(",", ":")).encode()
+            self._built_at, self._version = now, version
+        return self._body
 
 
 def create_app(
@@ -46,10 +67,15 @@ def create_app(
     )
     admin = Depends(admin_dependency(controller.settings.admin_token))
 
-    @app.get(f"{PREFIX}/status")
-    async def get_status() -> dict[str, Any]:
-        """The auto-scaler's state: the seed's fields plus lastCheckAt, lastDecision, lastError."""
-        return controller.status()
+    status_cache = _StatusCache(controller)
+
+    @app.get(f"{PREFIX}/status", response_class=Response)
+    async def get_status() -> Response:
+        """The auto-scaler's state: the seed's fields plus lastCheckAt, lastDecision, lastError.
+
+        Serialized at most once a second, or at once after a check, pause or resume.
+        """
+        return Response(status_cache.body(), media_type="application/json")
 
     @app.post(f"{PREFIX}/trigger", dependencies=[admin])
     async def trigger() -> JSONResponse:
