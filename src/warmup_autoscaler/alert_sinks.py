@@ -14,13 +14,16 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import structlog
 
 from warmup_autoscaler.alerts import AlertConfig, AlertEvent, AlertStatus, Severity, iso
+
+if TYPE_CHECKING:
+    import httpx
+
 
 __all__ = [
     "AlertDispatcher",
@@ -151,6 +154,8 @@ class WebhookSink:
         return False
 
     def _run(self) -> None:
+        import httpx  # only a process with a webhook pays for it (the daemon's memory budget)
+
         with httpx.Client(timeout=self._timeout_s) as client:
             while (event := self._queue.get()) is not None and not self._abort.is_set():
                 try:
@@ -179,6 +184,8 @@ class WebhookSink:
 
     def _post(self, client: httpx.Client, body: dict[str, Any]) -> tuple[str | None, bool]:
         """(None, _) when delivered, else (what went wrong, whether a retry may help)."""
+        import httpx
+
         try:
             response = client.post(self._url, json=body)
         except httpx.HTTPError as exc:
