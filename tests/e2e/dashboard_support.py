@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 
 from tests.e2e.conftest import free_port, wait_until
+from warmup_autoscaler.api.history import check_dict
 from warmup_autoscaler.policy import Action, PolicyConfig, decide
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore, SampleRecord
@@ -460,22 +461,7 @@ class FakeApi:
     def journal(self, limit: int) -> dict[str, Any]:
         newest = list(reversed(self.history.checks))[:limit]
         items = [
-            {
-                "id": i,
-                "checkedAt": iso(c.checked_at),
-                "trigger": c.trigger,
-                "action": c.action,
-                "currentWorkers": c.current_workers,
-                "targetWorkers": c.target_workers,
-                "optimalWorkers": c.optimal_workers,
-                "mailboxCount": c.mailbox_count,
-                "utilizationPercent": c.utilization_percent,
-                "reason": c.reason,
-                "executed": c.executed,
-                "dryRun": False,
-                "error": c.error,
-                "durationMs": c.duration_ms,
-            }
+            check_dict(replace(c, id=i))
             for i, c in zip(range(len(self.history.checks), 0, -1), newest, strict=False)
         ]
         return {"items": items, "nextBefore": items[-1]["id"] if len(items) == limit else None}

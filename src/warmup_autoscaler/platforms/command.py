@@ -8,16 +8,14 @@ or quoting can inject anything. The current count comes from `AUTO_SCALER_CURREN
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import shlex
-import signal
 import subprocess
 from collections.abc import Callable
 
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.platforms.process import run_bounded
 
 __all__ = ["PLACEHOLDER", "CommandPlatform"]
 
@@ -105,38 +103,24 @@ class CommandPlatform:
         """Run `argv` without a shell; its stdout, or a PlatformError quoting it and the cause."""
         shown = shlex.join(argv)
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # so a timeout can kill everything it started
-            )
+            code, out, err = run_bounded(argv, timeout_s=self._timeout_s)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise PlatformError(
                 f"{var}: cannot run `{shown}`: {reason} ({argv[0]!r}); check the program is "
                 "installed and on PATH"
             ) from exc
-        try:
-            out, err = proc.communicate(timeout=self._timeout_s)
         except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
             raise PlatformError(
                 f"{var}: `{shown}` did not finish within {self._timeout_s:g} s and was killed; "
                 f"check the command or raise {TIMEOUT_VAR}"
             ) from exc
-        if proc.returncode != 0:
+        if code != 0:
             lines = [line.strip() for line in err.splitlines() if line.strip()] or [
                 "(nothing on stderr)"
             ]
             # A Python traceback's first line says nothing; its last line is the error.
             detail = lines[-1] if lines[0].startswith("Traceback (") else lines[0]
-            code = proc.returncode
             how = f"exited with code {code}" if code > 0 else f"was killed by signal {-code}"
             raise PlatformError(f"{var}: `{shown}` {how}: {detail}")
         if out.strip():

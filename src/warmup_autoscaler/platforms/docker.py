@@ -9,12 +9,10 @@ and v1 (`docker-compose`) both work.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import threading
@@ -27,6 +25,7 @@ import requests
 from docker.errors import DockerException, NotFound
 
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.platforms.process import run_bounded
 
 __all__ = [
     "COUNTED_STATES",
@@ -349,28 +348,16 @@ class DockerComposePlatform:
         argv = [*command.argv, "-f", str(self._file), "-p", self._project_name(), *args]
         shown = shlex.join([*command.argv, *args])
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # so a timeout can stop the plugin `docker` started too
-            )
+            code, out, err = run_bounded(argv, timeout_s=self._timeout_s)
         except OSError as exc:
             raise PlatformError(f"cannot run `{shown}`: {exc.strerror or exc}") from exc
-        try:
-            out, err = proc.communicate(timeout=self._timeout_s)
         except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
             raise PlatformError(
                 f"`{shown}` did not finish within {self._timeout_s:g} s ({TIMEOUT_VAR}); "
                 f"containers may still be starting or stopping: check `{command} -f {self._file} "
                 "ps`"
             ) from exc
-        if proc.returncode != 0:
+        if code != 0:
             detail = (err.strip() or out.strip())[-OUTPUT_TAIL_CHARS:]
-            raise PlatformError(f"`{shown}` failed with exit code {proc.returncode}: {detail}")
+            raise PlatformError(f"`{shown}` failed with exit code {code}: {detail}")
         return out
