@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
-from tests.conftest import PgServer, _find_bindir
 
+from bench.pg import throwaway_postgres
 from warmup_autoscaler.config import load_settings
 from warmup_autoscaler.daemon import Daemon
 from warmup_autoscaler.store.demo import create_demo_tables, seed_mailboxes, set_active_count
@@ -25,56 +23,37 @@ QUERY = "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
 
 
 def run(*, quick: bool = False) -> dict[str, float]:
-    import os
-
     total, active, rounds = (100_000, 40_000, 10) if quick else (1_000_000, 400_000, 30)
-    bindir, why = _find_bindir()
-    if bindir is None:
-        print(f"skipped: {why}")
-        return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        as_postgres = os.geteuid() == 0
-        if as_postgres:
-            import shutil
-
-            shutil.chown(root, "postgres")
-        server = PgServer(bindir, root, as_postgres=as_postgres)
-        server.init()
-        server.start()
-        try:
-            with psycopg.connect(server.admin_url.replace("+psycopg", ""), autocommit=True) as c:
-                c.execute("CREATE DATABASE bench")
-            url = server.url("bench")
-            settings = load_settings(
-                None,
-                database_url=url,
-                platform="manual",
-                manual_workers=600,
-                check_interval_ms=1000,
-            )
-            daemon = Daemon.build(settings)
-            upgrade(daemon.db)
-            create_demo_tables(daemon.db)
-            seed_mailboxes(daemon.db, total)
-            set_active_count(daemon.db, active)
-            with psycopg.connect(url.replace("+psycopg", "")) as bare:
-                bare.execute("ANALYZE mailboxes")
-                ours, base = [], []
-                loop = asyncio.new_event_loop()
-                loop.run_until_complete(daemon.controller.check("cli"))  # warm: migrations, pool
-                for _ in range(rounds):
-                    t = time.perf_counter()
-                    bare.execute(QUERY).fetchone()
-                    base.append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    result = loop.run_until_complete(daemon.controller.check("cli"))
-                    ours.append(time.perf_counter() - t)
-                    assert result.success, result.error
-                loop.close()
-            daemon.close()
-        finally:
-            server.stop()
+    with throwaway_postgres() as url:
+        if url is None:
+            return {}
+        settings = load_settings(
+            None,
+            database_url=url,
+            platform="manual",
+            manual_workers=600,
+            check_interval_ms=1000,
+        )
+        daemon = Daemon.build(settings)
+        upgrade(daemon.db)
+        create_demo_tables(daemon.db)
+        seed_mailboxes(daemon.db, total)
+        set_active_count(daemon.db, active)
+        with psycopg.connect(url.replace("+psycopg", "")) as bare:
+            bare.execute("ANALYZE mailboxes")
+            ours, base = [], []
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(daemon.controller.check("cli"))  # warm: migrations, pool
+            for _ in range(rounds):
+                t = time.perf_counter()
+                bare.execute(QUERY).fetchone()
+                base.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                result = loop.run_until_complete(daemon.controller.check("cli"))
+                ours.append(time.perf_counter() - t)
+                assert result.success, result.error
+            loop.close()
+        daemon.close()
     o, b = statistics.median(ours) * 1000, statistics.median(base) * 1000
     print(
         f"{total:,} mailboxes ({active:,} active), {rounds} alternating rounds: "
