@@ -15,7 +15,11 @@ import sys
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", choices=["decisions", "check", "memory", "status"], default=None)
+    parser.add_argument(
+        "--only",
+        choices=["decisions", "check", "memory", "status", "rebalance", "claims"],
+        default=None,
+    )
     args = parser.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {sys.platform}")
     modules = {
@@ -23,6 +27,8 @@ def main() -> int:
         "check": "check",
         "memory": "memory",
         "status": "status_api",
+        "rebalance": "rebalance",
+        "claims": "claims",
     }
     for name, module in modules.items():
         if args.only in (None, name):
