@@ -1,15 +1,151 @@
 """`make bench`: every benchmark, each against a baseline measured side by side in the same run.
 
 Figures are medians of several rounds; the headline of each benchmark is a ratio (ours / baseline),
-since the machines are shared and absolute times drift. `--quick` shrinks the sizes for a smoke run.
+since the machines are shared and absolute times drift. `--quick` shrinks the sizes for a smoke
+run; each module also reads its own `BENCH_*` sizes from the environment (see its docstring). The
+run ends with one summary table; record it in BENCHMARKS.md with the command that produced it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
+import shlex
 import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Result = dict[str, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One line of the summary: ours against its baseline, and the goal if the issue set one."""
+
+    label: str
+    ours: str
+    baseline: str
+    ratio: float
+    goal: str = "none"
+
+
+def _check(r: Result) -> list[Row]:
+    return [
+        Row(
+            label="check vs bare count (PostgreSQL)",
+            ours=f"{r['check_ms']:.2f} ms",
+            baseline=f"{r['count_ms']:.2f} ms",
+            ratio=r["ratio"],
+            goal=f"<= 1.1: {'met' if r['ratio'] <= 1.1 else 'NOT met'}",
+        ),
+        Row(
+            label="  check minus journal",
+            ours=f"{r['check_minus_journal_ms']:.2f} ms",
+            baseline=f"{r['count_ms']:.2f} ms",
+            ratio=r["check_minus_journal_ms"] / r["count_ms"],
+        ),
+        Row(
+            label="  daemon check (+ sample, fleet)",
+            ours=f"{r['daemon_check_ms']:.2f} ms",
+            baseline=f"{r['count_ms']:.2f} ms",
+            ratio=r["daemon_check_ms"] / r["count_ms"],
+        ),
+    ]
+
+
+def _decisions(r: Result) -> list[Row]:
+    return [
+        Row(
+            label="decisions/s vs naive seed rule",
+            ours=f"{r['engine_per_s']:,.0f}/s",
+            baseline=f"{r['naive_per_s']:,.0f}/s",
+            ratio=r["ratio"],
+        )
+    ]
+
+
+def _memory(r: Result) -> list[Row]:
+    met = "met" if r["daemon_mb"] < 60 else "NOT met"
+    rows = [
+        Row(
+            label="daemon RSS at rest vs bare FastAPI",
+            ours=f"{r['daemon_mb']:.1f} MB",
+            baseline=f"{r['bare_mb']:.1f} MB",
+            ratio=r["ratio"],
+            goal=f"< 60 MB: {met}",
+        )
+    ]
+    if "daemon_postgres_mb" in r:
+        rows.append(
+            Row(
+                label="  same daemon on PostgreSQL",
+                ours=f"{r['daemon_postgres_mb']:.1f} MB",
+                baseline=f"{r['bare_mb']:.1f} MB",
+                ratio=r["daemon_postgres_mb"] / r["bare_mb"],
+            )
+        )
+    return rows
+
+
+def _status(r: Result) -> list[Row]:
+    ratio = r["status_rps"] / r["bare_rps"]
+    return [
+        Row(
+            label="status req/s vs bare FastAPI",
+            ours=f"{r['status_rps']:,.0f}/s",
+            baseline=f"{r['bare_rps']:,.0f}/s",
+            ratio=ratio,
+            goal=f">= 0.8: {'met' if ratio >= 0.8 else 'NOT met'}",
+        )
+    ]
+
+
+def _rebalance(r: Result) -> list[Row]:
+    whole = r["spawn_to_registered_s"] + r["registered_to_balanced_s"]
+    return [
+        Row(
+            label="spawn -> balanced vs bare start",
+            ours=f"{whole:.2f} s",
+            baseline=f"{r['bare_start_s']:.2f} s",
+            ratio=whole / r["bare_start_s"],
+        )
+    ]
+
+
+def _claims(r: Result) -> list[Row]:
+    return [
+        Row(
+            label="claims/s, SKIP LOCKED vs without",
+            ours=f"{r['claims_per_s']:,.0f}/s",
+            baseline=f"{r['naive_claims_per_s']:,.0f}/s",
+            ratio=r["claims_per_s"] / r["naive_claims_per_s"],
+        )
+    ]
+
+
+# name -> (module in bench/, its summary rows)
+BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
+    "decisions": ("decisions", _decisions),
+    "check": ("check", _check),
+    "memory": ("memory", _memory),
+    "status": ("status_api", _status),
+    "rebalance": ("rebalance", _rebalance),
+    "claims": ("claims", _claims),
+}
+
+
+def print_summary(rows: list[Row]) -> None:
+    header = ("benchmark", "ours", "baseline", "ratio", "goal")
+    table = [header, *((r.label, r.ours, r.baseline, f"{r.ratio:.3f}", r.goal) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for n, line in enumerate(table):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
 
 
 def main() -> int:
@@ -17,24 +153,42 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only",
-        choices=["decisions", "check", "memory", "status", "rebalance", "claims"],
-        default=None,
+        action="append",
+        choices=list(BENCHMARKS),
+        help="run only this benchmark (repeatable)",
     )
     args = parser.parse_args()
-    print(f"python {platform.python_version()} on {platform.machine()}, {sys.platform}")
-    modules = {
-        "decisions": "decisions",
-        "check": "check",
-        "memory": "memory",
-        "status": "status_api",
-        "rebalance": "rebalance",
-        "claims": "claims",
-    }
-    for name, module in modules.items():
-        if args.only in (None, name):
-            print(f"\n== {name}", flush=True)
-            importlib.import_module(f"bench.{module}").run(quick=args.quick)
-    return 0
+    sizes = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
+    command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
+    print(f"command: {' '.join(filter(None, [sizes, command]))}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()} {sys.platform}, "
+        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}"
+    )
+    rows: list[Row] = []
+    failed: list[str] = []
+    for name, (module, summarize) in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"\n== {name}", flush=True)
+        started = time.monotonic()
+        try:
+            result = importlib.import_module(f"bench.{module}").run(quick=args.quick)
+        except Exception:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc(file=sys.stdout)
+            failed.append(name)
+            continue
+        print(f"({time.monotonic() - started:.0f} s)", flush=True)
+        if result:
+            rows += summarize(result)
+        else:
+            print("skipped (nothing measured)")
+    print("\n== summary (medians; ratio = ours / baseline)")
+    print_summary(rows)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

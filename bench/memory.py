@@ -1,104 +1,207 @@
-"""Resident memory of the daemon at rest, next to a bare uvicorn + FastAPI app in its own process."""
+"""Resident memory of the daemon at rest, next to a bare uvicorn + FastAPI app in its own process.
+
+The daemon is the real one, `python -m warmup_autoscaler run`, in a temporary folder: manual
+platform, JSON logs, a SQLite database made by `warmup-autoscaler db init --demo` with a few
+mailboxes, a free API port. "At rest" is a few seconds after `/api/auto-scaler/status` first shows
+a check. The baseline is `bench/bare_app.py` (uvicorn + FastAPI, one endpoint), started the same way.
+Each round starts both afresh, one after the other; VmRSS, RssAnon and RssFile come from
+/proc/PID/status.
+
+Then, for information (the issue names SQLite), the same daemon on PostgreSQL (a throwaway server),
+which loads psycopg and libpq as a production daemon does; `BENCH_MEMORY_POSTGRES=0` skips it.
+
+`BENCH_MEMORY_VARIANTS=1` also measures what two changes outside the daemon would save: the daemon
+started without the CLI module (so without typer), and that with `rich` unimportable (structlog
+imports rich, pygments and attrs when rich is installed, and rich is, for the CLI's tables).
+
+Sizes: `BENCH_MEMORY_ROUNDS`, `BENCH_MEMORY_SETTLE_S` (or `--quick`).
+"""
 
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.support.postgres import _free_port
 
-BARE_APP = """
-import uvicorn
-from fastapi import FastAPI
-app = FastAPI()
-@app.get("/healthz")
-def healthz():
-    return {"status": "ok"}
-uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_level="warning")
-"""
+from bench.pg import throwaway_postgres
 
+__all__ = ["GOAL_MB", "daemon_env", "measure", "prepare_daemon_dir", "run"]
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+GOAL_MB = 60.0
+MAILBOXES = 850
+CLI = [sys.executable, "-m", "warmup_autoscaler"]
+BARE = [sys.executable, "-m", "bench.bare_app"]
+ROOT = Path(__file__).resolve().parent.parent  # so `-m bench.bare_app` resolves from any cwd
 
 
-def _rss_mb(pid: int) -> float:
+# The `run` command without the CLI module: what cli.py's `run` does, minus typer.
+WITHOUT_TYPER = (
+    "from warmup_autoscaler.config import load_settings\n"
+    "from warmup_autoscaler.logs import configure_logging\n"
+    "from warmup_autoscaler.daemon import run_daemon\n"
+    "settings = load_settings('.env')\n"
+    "configure_logging(settings.log_format, settings.log_level)\n"
+    "run_daemon(settings)\n"
+)
+WITHOUT_RICH = "import sys\nsys.modules['rich'] = None  # structlog then skips it\n" + WITHOUT_TYPER
+VARIANTS = {
+    "daemon without typer": [sys.executable, "-c", WITHOUT_TYPER],
+    "  and without rich": [sys.executable, "-c", WITHOUT_RICH],
+}
+
+
+def rss(pid: int) -> dict[str, float]:
+    """VmRSS and its parts (anonymous memory, mapped files), in MB."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
 
 
-def _measure(argv: list[str], cwd: str, env: dict[str, str], url: str, ready: str) -> float:
+def daemon_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTO_SCALER_")}
+    env.pop("DATABASE_URL", None)
+    env["AUTO_SCALER_PLATFORM"] = "manual"
+    env["AUTO_SCALER_LOG_FORMAT"] = "json"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def prepare_daemon_dir(tmp: str, env: dict[str, str]) -> None:
+    """`db init --demo` and a few mailboxes, as a user would set up a first try."""
+    for args in (["db", "init", "--demo"], ["db", "seed", "--mailboxes", str(MAILBOXES)]):
+        subprocess.run([*CLI, *args], cwd=tmp, env=env, check=True, capture_output=True)
+
+
+def measure(
+    argv: list[str],
+    *,
+    cwd: str,
+    env: dict[str, str],
+    url: str,
+    ready: Callable[[httpx.Response], bool],
+    settle_s: float,
+) -> dict[str, float]:
+    """Start `argv`, wait until `ready(GET url)`, then `settle_s`, and read its memory."""
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"{argv} exited with {proc.returncode}: {err[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not ready within 60 s")
             try:
-                if ready in httpx.get(url, timeout=1).text:
+                if ready(httpx.get(url, timeout=1)):
                     break
             except httpx.HTTPError:
                 pass
-            time.sleep(0.2)
-        time.sleep(3)  # at rest: after start-up and the first check
-        return _rss_mb(proc.pid)
+            time.sleep(0.1)
+        time.sleep(settle_s)
+        return rss(proc.pid)
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        finally:
+            if proc.stderr:
+                proc.stderr.close()
+
+
+def first_check_done(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.json().get("lastCheckAt") is not None
+
+
+def daemon_rounds(
+    tmp: str, env: dict[str, str], rounds: int, settle_s: float, argv: list[str] | None = None
+) -> list[dict[str, float]]:
+    samples = []
+    for _ in range(rounds):
+        port = _free_port()
+        samples.append(
+            measure(
+                argv or [*CLI, "run"],
+                cwd=tmp,
+                env={**env, "AUTO_SCALER_API_PORT": str(port)},
+                url=f"http://127.0.0.1:{port}/api/auto-scaler/status",
+                ready=first_check_done,
+                settle_s=settle_s,
+            )
+        )
+    return samples
+
+
+def bare_rounds(
+    tmp: str, env: dict[str, str], rounds: int, settle_s: float
+) -> list[dict[str, float]]:
+    samples = []
+    for _ in range(rounds):
+        port = _free_port()
+        samples.append(
+            measure(
+                [*BARE, str(port)],
+                cwd=tmp,
+                env=env,
+                url=f"http://127.0.0.1:{port}/healthz",
+                ready=lambda r: r.status_code == 200,
+                settle_s=settle_s,
+            )
+        )
+    return samples
 
 
 def run(*, quick: bool = False) -> dict[str, float]:
-    rounds = 1 if quick else 3
-    ours, base = [], []
+    rounds = int(os.environ.get("BENCH_MEMORY_ROUNDS", 1 if quick else 3))
+    settle_s = float(os.environ.get("BENCH_MEMORY_SETTLE_S", 1 if quick else 3))
+    ours: list[dict[str, float]] = []
+    base: list[dict[str, float]] = []
+    variants: dict[str, list[dict[str, float]]] = {}
+    if os.environ.get("BENCH_MEMORY_VARIANTS") == "1":
+        variants = {name: [] for name in VARIANTS}
+    env = daemon_env()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTO_SCALER_")}
-        env.update(AUTO_SCALER_PLATFORM="manual", AUTO_SCALER_LOG_FORMAT="json")
-        cli = [sys.executable, "-m", "warmup_autoscaler"]
-        subprocess.run(
-            [*cli, "db", "init", "--demo"], cwd=tmp, env=env, check=True, capture_output=True
-        )
-        subprocess.run(
-            [*cli, "db", "seed", "--mailboxes", "850"],
-            cwd=tmp,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        (Path(tmp) / "bare.py").write_text(BARE_APP)
-        for _ in range(rounds):
-            port = _port()
-            env["AUTO_SCALER_API_PORT"] = str(port)
-            ours.append(
-                _measure(
-                    [*cli, "run"],
-                    tmp,
-                    env,
-                    f"http://127.0.0.1:{port}/api/auto-scaler/status",
-                    'lastCheckAt":"',
-                )
-            )
-            port = _port()
-            base.append(
-                _measure(
-                    [sys.executable, "bare.py", str(port)],
-                    tmp,
-                    env,
-                    f"http://127.0.0.1:{port}/healthz",
-                    "ok",
-                )
-            )
-    o, b = statistics.median(ours), statistics.median(base)
-    print(
-        f"daemon at rest: {o:.1f} MB RSS; bare uvicorn+FastAPI: {b:.1f} MB; ratio {o / b:.2f} (goal: daemon < 60 MB)"
-    )
-    return {"daemon_mb": o, "bare_mb": b}
+        prepare_daemon_dir(tmp, env)
+        for _ in range(rounds):  # alternate: one daemon, one bare app, ...
+            ours += daemon_rounds(tmp, env, 1, settle_s)
+            base += bare_rounds(tmp, env, 1, settle_s)
+            for name, samples in variants.items():
+                samples += daemon_rounds(tmp, env, 1, settle_s, VARIANTS[name])
+    on_pg: list[dict[str, float]] = []
+    if not quick and os.environ.get("BENCH_MEMORY_POSTGRES", "1") != "0":
+        with throwaway_postgres("bench_memory") as url, tempfile.TemporaryDirectory() as tmp:
+            if url is not None:
+                pg_env = {**env, "DATABASE_URL": url}
+                prepare_daemon_dir(tmp, pg_env)
+                on_pg = daemon_rounds(tmp, pg_env, rounds, settle_s)
+
+    def med(samples: list[dict[str, float]], key: str) -> float:
+        return statistics.median(s[key] for s in samples)
+
+    o, b = med(ours, "VmRSS"), med(base, "VmRSS")
+    print(f"{rounds} rounds, {settle_s:g} s after the first check (medians, MB):")
+    rows = [("daemon", ours), ("bare uvicorn+FastAPI", base), *variants.items()]
+    if on_pg:
+        rows.append(("daemon on PostgreSQL", on_pg))
+    for label, samples in rows:
+        parts = ", ".join(f"{k} {med(samples, k):.1f}" for k in ("RssAnon", "RssFile", "VmHWM"))
+        each = " ".join(f"{s['VmRSS']:.1f}" for s in samples)
+        print(f"  {label:<22} VmRSS {med(samples, 'VmRSS'):5.1f} ({parts}; rounds: {each})")
+    verdict = "met" if o < GOAL_MB else "NOT met"
+    print(f"ratio {o / b:.2f}; daemon {o:.1f} MB (goal < {GOAL_MB:g} MB: {verdict})")
+    result = {"daemon_mb": o, "bare_mb": b, "ratio": o / b}
+    if on_pg:
+        result["daemon_postgres_mb"] = med(on_pg, "VmRSS")
+    return result

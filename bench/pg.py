@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from tests.conftest import PgServer, _find_bindir
+from tests.support.postgres import PgServer, _find_bindir
 
 __all__ = ["throwaway_postgres"]
 

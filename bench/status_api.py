@@ -7,20 +7,17 @@ bounded number of requests. The status app is the daemon's own API over a contro
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.memory import BARE_APP
+from bench.memory import BARE, CLI, daemon_env
 
 
 def _port() -> int:
@@ -76,13 +73,11 @@ def _wait(url: str) -> None:
 def run(*, quick: bool = False) -> dict[str, float]:
     clients, per_client, rounds = (50, 10, 2) if quick else (50, 60, 5)
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTO_SCALER_")}
-        env.update(AUTO_SCALER_PLATFORM="manual", AUTO_SCALER_LOG_FORMAT="json")
-        cli = [sys.executable, "-m", "warmup_autoscaler"]
+        env = daemon_env()
+        cli = CLI
         subprocess.run(
             [*cli, "db", "init", "--demo"], cwd=tmp, env=env, check=True, capture_output=True
         )
-        (Path(tmp) / "bare.py").write_text(BARE_APP)
         ours_port, bare_port = _port(), _port()
         env["AUTO_SCALER_API_PORT"] = str(ours_port)
         procs = [
@@ -94,7 +89,7 @@ def run(*, quick: bool = False) -> dict[str, float]:
                 stderr=subprocess.DEVNULL,
             ),
             subprocess.Popen(
-                [sys.executable, "bare.py", str(bare_port)],
+                [*BARE, str(bare_port)],
                 cwd=tmp,
                 env=env,
                 stdout=subprocess.DEVNULL,
