@@ -348,19 +348,21 @@ def _now_or_none(fleet: Workers) -> int | None:
         return None
 
 
-def test_drain_cancels_cycles_still_running_at_the_deadline(database_url: str) -> None:
+def test_drain_cancels_cycles_still_running_at_the_deadline(
+    database_url: str, tmp_path: Path
+) -> None:
     """In process: a job that never ends is cancelled near the drain timeout; the worker still
     releases its leases, deregisters and returns 0; a failing job never stops the worker."""
     db = Database(database_url)
     upgrade(db)
     create_demo_tables(db)
     set_active_count(db, 6)
-    started = asyncio.Event()
+    sleeping: set[int] = set()  # the even mailboxes whose never-ending cycle has started
 
     async def job(cycle: Cycle) -> None:
         if cycle.mailbox_id % 2:
             raise RuntimeError("this job fails on odd mailboxes")
-        started.set()
+        sleeping.add(cycle.mailbox_id)
         await asyncio.sleep(3600)
 
     config = WorkerConfig(
@@ -375,15 +377,16 @@ def test_drain_cancels_cycles_still_running_at_the_deadline(database_url: str) -
 
     async def scenario() -> int:
         running = asyncio.create_task(worker.run())
-        await asyncio.wait_for(started.wait(), 15)
-        while worker.stats.failed < 3:
+        deadline = time.monotonic() + 15
+        while worker.stats.failed < 3 or len(sleeping) < 3:  # cycles start spread over time
+            assert time.monotonic() < deadline, (worker.stats, sleeping)
             await asyncio.sleep(POLL_S)
         worker.request_stop()
         return await asyncio.wait_for(running, 15)
 
     try:
         assert asyncio.run(scenario()) == 0
-        fleet = Workers(db, database_url, Path("."))
+        fleet = Workers(db, database_url, tmp_path)
         assert worker.stats.cancelled == 3
         held = "SELECT count(*) FROM autoscaler_leases WHERE worker_id IS NOT NULL"
         assert fleet.scalar(held) == 0
