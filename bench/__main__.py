@@ -43,16 +43,16 @@ def _check(r: Result) -> list[Row]:
             goal=f"<= 1.1: {'met' if r['ratio'] <= 1.1 else 'NOT met'}",
         ),
         Row(
-            label="  check minus journal",
-            ours=f"{r['check_minus_journal_ms']:.2f} ms",
+            label="  check, journal awaited",
+            ours=f"{r['check_awaited_ms']:.2f} ms",
             baseline=f"{r['count_ms']:.2f} ms",
-            ratio=r["check_minus_journal_ms"] / r["count_ms"],
+            ratio=r["check_awaited_ms"] / r["count_ms"],
         ),
         Row(
-            label="  daemon check (+ sample, fleet)",
-            ours=f"{r['daemon_check_ms']:.2f} ms",
-            baseline=f"{r['count_ms']:.2f} ms",
-            ratio=r["daemon_check_ms"] / r["count_ms"],
+            label="  its journal write, after",
+            ours=f"{r['journal_after_ms']:.2f} ms",
+            baseline="-",
+            ratio=float("nan"),
         ),
     ]
 
@@ -140,7 +140,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
 
 def print_summary(rows: list[Row]) -> None:
     header = ("benchmark", "ours", "baseline", "ratio", "goal")
-    table = [header, *((r.label, r.ours, r.baseline, f"{r.ratio:.3f}", r.goal) for r in rows)]
+    table = [header, *((r.label, r.ours, r.baseline, "-" if r.ratio != r.ratio else f"{r.ratio:.3f}", r.goal) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for n, line in enumerate(table):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

@@ -1,3 +1,3 @@
-from warmup_autoscaler.cli import main
+from warmup_autoscaler.entry import main
 
 main()

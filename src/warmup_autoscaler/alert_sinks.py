@@ -17,9 +17,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import structlog
-
 from warmup_autoscaler.alerts import AlertConfig, AlertEvent, AlertStatus, Severity, iso
+from warmup_autoscaler.logs import get_logger
 
 if TYPE_CHECKING:
     import httpx
@@ -48,9 +47,7 @@ _LABEL = {
 }
 
 
-def _log() -> Any:
-    # Looked up per call, so the logging configured (or captured in tests) at the time applies.
-    return structlog.get_logger("warmup_autoscaler.alerts")
+log = get_logger("warmup_autoscaler.alerts")
 
 
 class AlertSink(Protocol):
@@ -63,7 +60,7 @@ class LogSink:
 
     def send(self, event: AlertEvent) -> bool:
         level = "info" if event.status is AlertStatus.RESOLVED else _LEVEL[event.severity]
-        getattr(_log(), level)(
+        getattr(log, level)(
             "alert",
             alert=event.name,
             status=event.status.value,
@@ -130,7 +127,7 @@ class WebhookSink:
             self._queue.put_nowait(event)
         except queue.Full:
             self.dropped += 1
-            _log().warning(
+            log.warning(
                 "alert_webhook_dropped",
                 alert=event.name,
                 status=event.status.value,
@@ -150,7 +147,7 @@ class WebhookSink:
         if not self._thread.is_alive():
             return True
         self._abort.set()
-        _log().warning("alert_webhook_unflushed", url=self.safe_url, queued=self._queue.qsize())
+        log.warning("alert_webhook_unflushed", url=self.safe_url, queued=self._queue.qsize())
         return False
 
     def _run(self) -> None:
@@ -161,18 +158,18 @@ class WebhookSink:
                 try:
                     self._deliver(client, event)
                 except Exception as exc:  # the thread must outlive any one event
-                    _log().error("alert_webhook_failed", alert=event.name, error=type(exc).__name__)
+                    log.error("alert_webhook_failed", alert=event.name, error=type(exc).__name__)
 
     def _deliver(self, client: httpx.Client, event: AlertEvent) -> None:
         body = webhook_body(event)
         for attempt in range(1, self._attempts + 1):
             error, retry = self._post(client, body)
             if error is None:
-                _log().debug("alert_webhook_sent", alert=event.name, attempts=attempt)
+                log.debug("alert_webhook_sent", alert=event.name, attempts=attempt)
                 return
             delay = self._backoff_s * 2 ** (attempt - 1)
             if not retry or attempt == self._attempts or self._abort.wait(delay):
-                _log().warning(
+                log.warning(
                     "alert_webhook_failed",
                     alert=event.name,
                     status=event.status.value,

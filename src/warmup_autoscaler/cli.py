@@ -14,7 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from warmup_autoscaler.config import Settings, flap_warning, load_settings
-from warmup_autoscaler.errors import AutoscalerError, ConfigError
+from warmup_autoscaler.entry import main as entry_main
+from warmup_autoscaler.entry import start_daemon, start_worker
+from warmup_autoscaler.errors import AutoscalerError
 
 __all__ = ["app", "main"]
 
@@ -67,12 +69,7 @@ def _echo_json(data: Any) -> None:
 @app.command()
 def run() -> None:
     """Run the auto-scaler daemon: check every interval, scale, serve the API."""
-    from warmup_autoscaler.daemon import run_daemon
-    from warmup_autoscaler.logs import configure_logging
-
-    settings = _settings()
-    configure_logging(settings.log_format, settings.log_level)
-    run_daemon(settings)
+    start_daemon(_env_file)
 
 
 def _api_url(url: str | None) -> str:
@@ -157,9 +154,7 @@ def trigger(
 @app.command()
 def worker() -> None:
     """Run one warmup worker: share the active mailboxes with the fleet until SIGTERM, then drain."""
-    from warmup_autoscaler.worker.command import run_worker
-
-    raise typer.Exit(run_worker(_settings(for_platform=False)))
+    start_worker(_env_file)
 
 
 @app.command()
@@ -338,14 +333,5 @@ def db_seed(
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config error: {line}", err=True)
-        sys.exit(2)
-    except AutoscalerError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """The console script (kept for callers of `warmup_autoscaler.cli:main`)."""
+    entry_main()

@@ -21,12 +21,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import structlog
-
 from warmup_autoscaler.alert_sinks import build_dispatcher
 from warmup_autoscaler.alerts import AlertEngine, CheckObservation, alert_config_from_settings
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.policy import (
     Action,
@@ -43,7 +42,7 @@ from warmup_autoscaler.store.state import CheckRecord, ScalerState
 
 __all__ = ["CheckResult", "Controller", "policy_config", "utc_now"]
 
-log = structlog.get_logger("warmup_autoscaler.controller")
+log = get_logger("warmup_autoscaler.controller")
 
 UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be written
 
@@ -124,6 +123,15 @@ class CheckResult:
         return text
 
 
+class _StepFailed(Exception):
+    """A read of `_observe` failed; `step` says which."""
+
+    def __init__(self, step: str, error: AutoscalerError) -> None:
+        super().__init__(step)
+        self.step = step
+        self.error = error
+
+
 class Controller:
     def __init__(
         self,
@@ -156,6 +164,9 @@ class Controller:
         self._state: ScalerState | None = None
         self._state_dirty = False
         self._unjournaled: deque[CheckRecord] = deque(maxlen=UNJOURNALED_LIMIT)
+        self._unsampled: deque[CheckResult] = deque(maxlen=UNJOURNALED_LIMIT)
+        self._writing: asyncio.Task[None] | None = None  # the last check's journal write
+        self._journal_error: str | None = None  # why the last journal write failed, if it did
         self.last: CheckResult | None = None
         self.last_decision: CheckResult | None = None  # the last check that reached a decision
         self.last_error: str | None = None
@@ -165,27 +176,61 @@ class Controller:
     def state(self) -> ScalerState:
         return self._state or ScalerState(last_scale_up_at=None, last_scale_down_at=None)
 
-    async def check(self, trigger: str = "interval") -> CheckResult:
-        """Run one check; a check already running is waited for first (checks never overlap)."""
+    async def check(self, trigger: str = "interval", *, wait_journal: bool = True) -> CheckResult:
+        """Run one check; a check already running is waited for first (checks never overlap).
+
+        The result is published (state, status, log line, alerts, observers) as soon as it is
+        known, then journaled. With `wait_journal=False` (the daemon's loop) the journal row is
+        written after `check` returns, in order: the next check, pause, resume or `flush()` waits
+        for it first. A check that changed the cooldown times always waits for its write, so a
+        restart right after a scaling action still keeps the cooldown.
+        """
         async with self._lock:
+            await self.flush()
             result = await self._check(trigger)
-            await asyncio.to_thread(self._record, result)
-            self.last = result
-            if result.decision is not None:
-                self.last_decision = result
-            if result.error is not None:
-                self.last_error = result.error
-            elif not self._unjournaled:
-                self.last_error = None
-            self._log(result)
-            self._alert(result)
-            self.version += 1
-            for observe in self.observers:
-                try:
-                    observe(result)
-                except Exception:  # an observer must never break the loop
-                    log.exception("observer_failed", observer=repr(observe))
+            self._queue_record(result)
+            self._publish(result)
+            self._writing = asyncio.create_task(self._write_journal())
+            if wait_journal or self._state_dirty:
+                await self.flush()
             return result
+
+    async def flush(self) -> None:
+        """Wait until every finished check is in the journal (or kept in memory after a failure)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    def _publish(self, result: CheckResult) -> None:
+        self.last = result
+        if result.decision is not None:
+            self.last_decision = result
+        if result.error is not None:
+            self.last_error = result.error
+        elif self._journal_error is not None:
+            self.last_error = self._journal_error
+        else:
+            self.last_error = None
+        self._log(result)
+        self._alert(result)
+        self.version += 1
+        for observe in self.observers:
+            try:
+                observe(result)
+            except Exception:  # an observer must never break the loop
+                log.exception("observer_failed", observer=repr(observe))
+
+    async def _write_journal(self) -> None:
+        error = await asyncio.to_thread(self._write)
+        if self._read_fleet is not None:
+            self.version += 1  # the fleet was read again
+        if error != self._journal_error:
+            if error is not None:
+                self.last_error = error
+            elif self.last_error == self._journal_error:
+                self.last_error = None
+            self._journal_error = error
+            self.version += 1
 
     def _alert(self, result: CheckResult) -> None:
         step, error = result.failed_step, result.error
@@ -203,6 +248,7 @@ class Controller:
     async def pause(self, *, minutes: float | None, reason: str | None) -> ScalerState:
         """Stop executing decisions (until resumed, or for `minutes`); checks and journal go on."""
         async with self._lock:
+            await self.flush()
             await self._ensure_state()
             now = self._clock()
             until = now + timedelta(minutes=minutes) if minutes else None
@@ -216,6 +262,7 @@ class Controller:
 
     async def resume(self) -> ScalerState:
         async with self._lock:
+            await self.flush()
             await self._ensure_state()
             self._state = replace(self.state, paused_at=None, paused_until=None, pause_reason=None)
             await asyncio.to_thread(self._journal.save, self._state)
@@ -264,10 +311,9 @@ class Controller:
         step = "prepare"
         try:
             await self._ensure_state()
-            step = "count"
-            mailboxes = await asyncio.to_thread(self._counter.count)
-            step = "platform"
-            workers = await asyncio.to_thread(self._platform.current_workers)
+            mailboxes, workers = await asyncio.to_thread(self._observe)
+        except _StepFailed as exc:
+            return done(None, False, exc.error.message, failed_step=exc.step)
         except AutoscalerError as exc:
             return done(None, False, exc.message, failed_step=step)
         state = self.state
@@ -279,11 +325,6 @@ class Controller:
             last_scale_down=state.last_scale_down_at,
             now=now,
         )
-        if self._read_fleet is not None:
-            try:
-                self.fleet = await asyncio.to_thread(self._read_fleet)
-            except AutoscalerError as exc:
-                log.warning("fleet_unreadable", error=exc.message)
         if decision.action is Action.NO_CHANGE:
             return done(decision, False, None)
         skipped = self._skip_reason(now)
@@ -305,6 +346,18 @@ class Controller:
             after = None
         return done(decision, True, None, after)
 
+    def _observe(self) -> tuple[int, int]:
+        """The blocking reads a decision needs, in one thread hop: the count, then the workers."""
+        try:
+            mailboxes = self._counter.count()
+        except AutoscalerError as exc:
+            raise _StepFailed("count", exc) from exc
+        try:
+            workers = self._platform.current_workers()
+        except AutoscalerError as exc:
+            raise _StepFailed("platform", exc) from exc
+        return mailboxes, workers
+
     async def _resume(self) -> None:
         """Bring a fleet the daemon supervises back to the size it last set, before deciding.
 
@@ -319,8 +372,8 @@ class Controller:
             log.info("resuming_fleet", workers=wanted)
             await asyncio.to_thread(self._platform.scale_to, wanted)
 
-    def _record(self, result: CheckResult) -> None:
-        """Journal the check (and any the journal missed before), and persist changed cooldowns."""
+    def _queue_record(self, result: CheckResult) -> None:
+        """Put the check in the queue of rows to journal (and its sample in the history's)."""
         d = result.decision
         self._unjournaled.append(
             CheckRecord(
@@ -340,7 +393,26 @@ class Controller:
             )
         )
         if self._history is not None and d is not None:
-            self._record_sample(result)
+            self._unsampled.append(result)
+
+    def _write(self) -> str | None:
+        """Persist changed cooldowns, then journal every queued check; the error, if one failed.
+
+        Runs in a worker thread, one write at a time (the next check awaits it). The worker
+        registry is read here too, after the decision it plays no part in: for the status and
+        the sample's backlog.
+        """
+        if self._read_fleet is not None:
+            try:
+                self.fleet = self._read_fleet()
+            except AutoscalerError as exc:
+                log.warning("fleet_unreadable", error=exc.message)
+        while self._unsampled:
+            sample = self._sample(self._unsampled.popleft())
+            try:
+                self._history.record_sample(sample)  # type: ignore[union-attr]
+            except AutoscalerError as exc:
+                log.warning("sample_failed", error=exc.message)
         try:
             if self._state_dirty and self._state is not None:
                 self._journal.save(self._state)
@@ -349,18 +421,19 @@ class Controller:
                 self._journal.record_check(self._unjournaled[0])
                 self._unjournaled.popleft()
         except AutoscalerError as exc:
-            self.last_error = (
+            log.warning("journal_failed", error=exc.message, pending=len(self._unjournaled))
+            return (
                 f"could not write the journal ({len(self._unjournaled)} checks kept "
                 f"in memory until it can): {exc.message}"
             )
-            log.warning("journal_failed", error=exc.message, pending=len(self._unjournaled))
+        return None
 
-    def _record_sample(self, result: CheckResult) -> None:
-        assert result.decision is not None and self._history is not None
+    def _sample(self, result: CheckResult) -> SampleRecord:
+        assert result.decision is not None
         workers, mailboxes = result.workers, result.decision.mailbox_count
         per = self.settings.mailboxes_per_worker
         backlog = self.fleet.get("backlog") if self.fleet else None
-        sample = SampleRecord(
+        return SampleRecord(
             sampled_at=result.checked_at,
             mailboxes=mailboxes,
             workers=workers,
@@ -368,10 +441,6 @@ class Controller:
             utilization_percent=_pct(mailboxes, workers, per),
             backlog=backlog,
         )
-        try:
-            self._history.record_sample(sample)
-        except AutoscalerError as exc:
-            log.warning("sample_failed", error=exc.message)
 
     def _log(self, result: CheckResult) -> None:
         fields: dict[str, Any] = {

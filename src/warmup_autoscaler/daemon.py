@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-import structlog
 import uvicorn
 
 from warmup_autoscaler.api import create_app
@@ -23,6 +22,7 @@ from warmup_autoscaler.config import Settings
 from warmup_autoscaler.controller import Controller, utc_now
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.growth import Sample
+from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import create_platform
 from warmup_autoscaler.platforms.base import Platform
@@ -35,7 +35,7 @@ from warmup_autoscaler.worker.registry import fleet_snapshot
 
 __all__ = ["Daemon", "run_daemon"]
 
-log = structlog.get_logger("warmup_autoscaler.daemon")
+log = get_logger("warmup_autoscaler.daemon")
 
 PRUNE_INTERVAL_S = 3600.0
 
@@ -103,6 +103,7 @@ class Daemon:
         stop.set()
         log.info("stopping", reason="signal" if not server_task.done() else "api server stopped")
         await checks
+        await self.controller.flush()
         server.should_exit = True
         await server_task
         stopper.cancel()
@@ -112,7 +113,7 @@ class Daemon:
         trigger = "startup"
         next_prune = 0.0
         while not stop.is_set():
-            await self.controller.check(trigger)
+            await self.controller.check(trigger, wait_journal=False)
             trigger = "interval"
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_INTERVAL_S

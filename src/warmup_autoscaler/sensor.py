@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from warmup_autoscaler.errors import CountError
@@ -43,7 +43,17 @@ class MailboxCounter:
     def count(self) -> int:
         """The number of active mailboxes; raises `CountError`."""
         try:
-            conn = self.db.engine.connect()
+            return self._value(self._rows())
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # A pooled connection had gone stale (the server restarted): the pool has dropped them
+        # all, and a fresh connection either works or fails to connect, with the usual message.
+        return self._value(self._rows(retrying=True))
+
+    def _rows(self, *, retrying: bool = False) -> Sequence[Sequence[Any]] | None:
+        try:
+            conn = self.db.reader.connect()
         except SQLAlchemyError as exc:
             raise CountError(cannot_connect_message(self.db, exc)) from exc
         with conn, self.db.statement_timeout(conn) as deadline:
@@ -51,9 +61,13 @@ class MailboxCounter:
                 result = conn.execute(self._statement)
                 rows = result.fetchmany(2) if result.returns_rows else None
                 result.close()
+            except DBAPIError as exc:
+                if exc.connection_invalidated and not retrying:
+                    raise
+                raise CountError(self._failure(exc, timed_out=deadline.expired)) from exc
             except SQLAlchemyError as exc:
                 raise CountError(self._failure(exc, timed_out=deadline.expired)) from exc
-        return self._value(rows)
+        return rows
 
     def _failure(self, exc: SQLAlchemyError, *, timed_out: bool) -> str:
         if is_connection_failure(exc):
@@ -73,7 +87,7 @@ class MailboxCounter:
             )
         return f"the mailbox query failed: {driver_message(exc)}; check {QUERY_VAR}"
 
-    def _value(self, rows: Sequence[Row[Any]] | None) -> int:
+    def _value(self, rows: Sequence[Sequence[Any]] | None) -> int:
         if rows is None:
             raise self._bad("no result set (is it a SELECT?)")
         if not rows:

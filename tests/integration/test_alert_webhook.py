@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
+from tests.support.logs import capture_events
 from warmup_autoscaler.alert_sinks import AlertDispatcher, WebhookSink, build_dispatcher
 from warmup_autoscaler.alerts import (
     AlertConfig,
@@ -192,7 +192,7 @@ def test_failing_webhook_is_retried_then_given_up_with_a_warning(receiver):
     """500s: dispatch returns before any answer; 3 attempts, then one warning without the token."""
     receiver.hang, receiver.statuses = True, [500, 500, 500]
     sink = WebhookSink(receiver.url, timeout_s=5.0, attempts=3, backoff_s=0.01)
-    with capture_logs() as logs:
+    with capture_events() as logs:
         AlertDispatcher([sink]).dispatch([event()])
         assert not receiver.responded.is_set()
         receiver.release.set()
@@ -228,7 +228,7 @@ def test_full_queue_drops_with_a_warning(receiver):
     assert sink.send(event(minute=0))
     receiver.wait_for(lambda: receiver.attempts == 1)  # in flight, the queue is empty again
     assert sink.send(event(minute=1))
-    with capture_logs() as logs:
+    with capture_events() as logs:
         assert not sink.send(event(minute=2))
     assert sink.dropped == 1
     assert [(e["event"], e["log_level"]) for e in logs] == [("alert_webhook_dropped", "warning")]
@@ -261,7 +261,7 @@ def test_unreachable_webhook_is_retried_and_logged():
     sink = WebhookSink(
         f"http://127.0.0.1:{port}/{TOKEN}", timeout_s=1.0, attempts=2, backoff_s=0.01
     )
-    with capture_logs() as logs:
+    with capture_events() as logs:
         sink.send(event())
         assert sink.close(DEADLINE_S)
     failed = [e for e in logs if e["event"] == "alert_webhook_failed"]

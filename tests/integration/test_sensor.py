@@ -156,3 +156,19 @@ def test_stopped_server_fails_fast_and_recovers(pg_server: PgServer, postgres_ur
         assert counter.count() == 42
     finally:
         db.dispose()
+
+
+def test_count_after_a_server_restart_needs_no_failed_check(
+    pg_server: PgServer, postgres_url: str
+) -> None:
+    """The count's pooled connection goes stale when the server restarts between two checks; the
+    counter notices and retries once on a fresh connection, so the next check just works."""
+    db = Database(postgres_url)
+    try:
+        counter = MailboxCounter(db, "SELECT 42")
+        assert counter.count() == 42
+        pg_server.stop()
+        pg_server.start()
+        assert counter.count() == 42
+    finally:
+        db.dispose()

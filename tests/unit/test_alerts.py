@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
-from structlog.testing import capture_logs
 
+from tests.support.logs import capture_events
 from warmup_autoscaler import alert_sinks, alerts, growth
 from warmup_autoscaler.alert_sinks import LogSink, safe_url, webhook_body
 from warmup_autoscaler.alerts import (
@@ -336,7 +336,7 @@ def test_log_sink_writes_one_line_per_event_at_the_severity_level():
     events += engine.evaluate(
         CheckObservation(decision=decision(850, 1), executed=True), T0 + timedelta(minutes=15)
     )
-    with capture_logs() as logs:
+    with capture_events() as logs:
         for e in events:
             LogSink().send(e)
     assert [(entry["alert"], entry["status"], entry["log_level"]) for entry in logs] == [

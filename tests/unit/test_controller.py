@@ -192,3 +192,90 @@ def test_journal_outage_keeps_records_until_it_is_back():
     asyncio.run(c.check())
     assert len(journal.records) == 3
     assert c.status()["lastError"] is None
+
+
+class GatedJournal(FakeJournal):
+    """A journal whose writes wait until the test opens the gate."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        import threading
+
+        self.gate = threading.Event()
+
+    def record_check(self, rec: CheckRecord) -> int:
+        self.gate.wait(5)
+        return super().record_check(rec)
+
+    def save(self, state: ScalerState) -> None:
+        self.gate.wait(5)
+        super().save(state)
+
+
+def test_deferred_journal_is_written_in_order_before_the_next_check():
+    """The daemon's checks (wait_journal=False) return before their row is written; the next check
+    waits for it, so rows keep their order and checks never overlap their writes."""
+    journal = GatedJournal()
+    c = make(FakeCounter(500), FakePlatform(1), journal)
+
+    async def run():
+        first = await c.check("interval", wait_journal=False)
+        assert journal.records == []  # the write is waiting at the gate, the result is out
+        assert c.status()["lastDecision"]["action"] == "no-change"
+        second = asyncio.create_task(c.check("api", wait_journal=False))
+        await asyncio.sleep(0.05)
+        assert not second.done()  # waits for the first check's write
+        journal.gate.set()
+        await second
+        await c.flush()
+        return first
+
+    asyncio.run(run())
+    assert [r.trigger for r in journal.records] == ["interval", "api"]
+
+
+def test_deferred_check_that_scaled_saves_its_cooldown_before_returning():
+    """Even with wait_journal=False, a scaling action's cooldown is stored when check returns."""
+    journal = FakeJournal()
+    c = make(FakeCounter(850), FakePlatform(1), journal)
+
+    async def run():
+        result = await c.check("interval", wait_journal=False)
+        return result, journal.state.last_scale_up_at, len(journal.records)
+
+    result, stored_up, rows = asyncio.run(run())
+    assert result.executed and stored_up == T0 and rows == 1
+
+
+def test_deferred_journal_failure_shows_in_status_and_clears_when_back():
+    """A failed deferred write sets lastError (and a new status version); a later write clears it."""
+    journal = FakeJournal(broken=True)
+    c = make(FakeCounter(500), FakePlatform(1), journal)
+
+    async def run():
+        await c.check(wait_journal=False)
+        version = c.version
+        await c.flush()
+        assert c.version == version + 1
+        assert "could not write the journal (1 checks kept" in c.status()["lastError"]
+        journal.broken = False
+        await c.check(wait_journal=False)  # still reports the outage: its own row is queued
+        assert "could not write the journal" in c.status()["lastError"]
+        await c.flush()
+        assert c.status()["lastError"] is None
+
+    asyncio.run(run())
+    assert len(journal.records) == 2
+
+
+def test_failed_platform_read_names_its_step():
+    """The count and the platform read share one thread hop; a failure still says which failed."""
+
+    class BrokenRead(FakePlatform):
+        def current_workers(self) -> int:
+            raise PlatformError("kubectl: connection refused")
+
+    result = asyncio.run(make(FakeCounter(500), BrokenRead(1)).check())
+    assert (result.failed_step, result.error) == ("platform", "kubectl: connection refused")
+    counted = asyncio.run(make(FakeCounter(CountError("no table")), BrokenRead(1)).check())
+    assert (counted.failed_step, counted.error) == ("count", "no table")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Executable, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from warmup_autoscaler.errors import StoreError
@@ -125,12 +124,18 @@ class StateStore:
 
 
 def _upsert_state(dialect: str, values: dict[str, Any]) -> Executable:
+    # Each dialect imported only when it is the database's (it is loaded then anyway): the
+    # PostgreSQL one is 2 MB of a daemon on SQLite.
     changed = [k for k in values if k != "name"]
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(state).values(values)
         return pg.on_conflict_do_update(
             index_elements=[state.c.name], set_={k: pg.excluded[k] for k in changed}
         )
+    from sqlalchemy.dialects import sqlite
+
     lite = sqlite.insert(state).values(values)
     return lite.on_conflict_do_update(
         index_elements=[state.c.name], set_={k: lite.excluded[k] for k in changed}

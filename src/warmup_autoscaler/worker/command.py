@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-import structlog
-
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.logs import configure_logging
+from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.worker.jobs import load_job
 from warmup_autoscaler.worker.leases import MissingTablesError
@@ -24,7 +22,7 @@ __all__ = ["INDEX_VAR", "run_worker"]
 
 INDEX_VAR = "AUTO_SCALER_WORKER_INDEX"  # set by the local platform for each worker it starts
 
-log = structlog.get_logger("warmup_autoscaler.worker")
+log = get_logger("warmup_autoscaler.worker")
 
 
 def run_worker(settings: Settings) -> int:

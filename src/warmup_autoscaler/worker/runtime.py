@@ -22,10 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-import structlog
-
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.worker.jobs import Cycle, Job
 from warmup_autoscaler.worker.ownership import LeaseKeeper, Tick, pick_excess
@@ -34,7 +33,7 @@ from warmup_autoscaler.worker.schedule import CycleSchedule
 
 __all__ = ["CycleStats", "Worker", "WorkerConfig"]
 
-log = structlog.get_logger("warmup_autoscaler.worker")
+log = get_logger("warmup_autoscaler.worker")
 T = TypeVar("T")
 FINAL_PHASE_MAX_MS = 2000  # of the drain timeout, kept for releasing leases and deregistering
 
