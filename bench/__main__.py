@@ -79,6 +79,15 @@ def _memory(r: Result) -> list[Row]:
             goal=f"< 60 MB: {met}",
         )
     ]
+    if "floor_mb" in r:
+        rows.append(
+            Row(
+                label="  bare FastAPI + SQLAlchemy (floor)",
+                ours=f"{r['floor_mb']:.1f} MB",
+                baseline=f"{r['bare_mb']:.1f} MB",
+                ratio=r["floor_mb"] / r["bare_mb"],
+            )
+        )
     if "daemon_postgres_mb" in r:
         rows.append(
             Row(
@@ -140,7 +149,13 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
 
 def print_summary(rows: list[Row]) -> None:
     header = ("benchmark", "ours", "baseline", "ratio", "goal")
-    table = [header, *((r.label, r.ours, r.baseline, "-" if r.ratio != r.ratio else f"{r.ratio:.3f}", r.goal) for r in rows)]
+    table = [
+        header,
+        *(
+            (r.label, r.ours, r.baseline, "-" if r.ratio != r.ratio else f"{r.ratio:.3f}", r.goal)
+            for r in rows
+        ),
+    ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for n, line in enumerate(table):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

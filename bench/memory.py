@@ -10,9 +10,9 @@ Each round starts both afresh, one after the other; VmRSS, RssAnon and RssFile c
 Then, for information (the issue names SQLite), the same daemon on PostgreSQL (a throwaway server),
 which loads psycopg and libpq as a production daemon does; `BENCH_MEMORY_POSTGRES=0` skips it.
 
-`BENCH_MEMORY_VARIANTS=1` also measures what two changes outside the daemon would save: the daemon
-started without the CLI module (so without typer), and that with `rich` unimportable (structlog
-imports rich, pygments and attrs when rich is installed, and rich is, for the CLI's tables).
+A second baseline, `bench/bare_app.py --sqlalchemy`, is the same bare app with SQLAlchemy
+imported and one SQLite query run: the floor of any FastAPI service on SQLAlchemy, before any code
+of ours.
 
 Sizes: `BENCH_MEMORY_ROUNDS`, `BENCH_MEMORY_SETTLE_S` (or `--quick`).
 """
@@ -40,22 +40,6 @@ MAILBOXES = 850
 CLI = [sys.executable, "-m", "warmup_autoscaler"]
 BARE = [sys.executable, "-m", "bench.bare_app"]
 ROOT = Path(__file__).resolve().parent.parent  # so `-m bench.bare_app` resolves from any cwd
-
-
-# The `run` command without the CLI module: what cli.py's `run` does, minus typer.
-WITHOUT_TYPER = (
-    "from warmup_autoscaler.config import load_settings\n"
-    "from warmup_autoscaler.logs import configure_logging\n"
-    "from warmup_autoscaler.daemon import run_daemon\n"
-    "settings = load_settings('.env')\n"
-    "configure_logging(settings.log_format, settings.log_level)\n"
-    "run_daemon(settings)\n"
-)
-WITHOUT_RICH = "import sys\nsys.modules['rich'] = None  # structlog then skips it\n" + WITHOUT_TYPER
-VARIANTS = {
-    "daemon without typer": [sys.executable, "-c", WITHOUT_TYPER],
-    "  and without rich": [sys.executable, "-c", WITHOUT_RICH],
-}
 
 
 def rss(pid: int) -> dict[str, float]:
@@ -126,14 +110,14 @@ def first_check_done(response: httpx.Response) -> bool:
 
 
 def daemon_rounds(
-    tmp: str, env: dict[str, str], rounds: int, settle_s: float, argv: list[str] | None = None
+    tmp: str, env: dict[str, str], rounds: int, settle_s: float
 ) -> list[dict[str, float]]:
     samples = []
     for _ in range(rounds):
         port = _free_port()
         samples.append(
             measure(
-                argv or [*CLI, "run"],
+                [*CLI, "run"],
                 cwd=tmp,
                 env={**env, "AUTO_SCALER_API_PORT": str(port)},
                 url=f"http://127.0.0.1:{port}/api/auto-scaler/status",
@@ -145,14 +129,14 @@ def daemon_rounds(
 
 
 def bare_rounds(
-    tmp: str, env: dict[str, str], rounds: int, settle_s: float
+    tmp: str, env: dict[str, str], rounds: int, settle_s: float, *extra: str
 ) -> list[dict[str, float]]:
     samples = []
     for _ in range(rounds):
         port = _free_port()
         samples.append(
             measure(
-                [*BARE, str(port)],
+                [*BARE, str(port), *extra],
                 cwd=tmp,
                 env=env,
                 url=f"http://127.0.0.1:{port}/healthz",
@@ -168,17 +152,14 @@ def run(*, quick: bool = False) -> dict[str, float]:
     settle_s = float(os.environ.get("BENCH_MEMORY_SETTLE_S", 1 if quick else 3))
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
-    variants: dict[str, list[dict[str, float]]] = {}
-    if os.environ.get("BENCH_MEMORY_VARIANTS") == "1":
-        variants = {name: [] for name in VARIANTS}
+    floor: list[dict[str, float]] = []
     env = daemon_env()
     with tempfile.TemporaryDirectory() as tmp:
         prepare_daemon_dir(tmp, env)
         for _ in range(rounds):  # alternate: one daemon, one bare app, ...
             ours += daemon_rounds(tmp, env, 1, settle_s)
             base += bare_rounds(tmp, env, 1, settle_s)
-            for name, samples in variants.items():
-                samples += daemon_rounds(tmp, env, 1, settle_s, VARIANTS[name])
+            floor += bare_rounds(tmp, env, 1, settle_s, "--sqlalchemy")
     on_pg: list[dict[str, float]] = []
     if not quick and os.environ.get("BENCH_MEMORY_POSTGRES", "1") != "0":
         with throwaway_postgres("bench_memory") as url, tempfile.TemporaryDirectory() as tmp:
@@ -192,7 +173,7 @@ def run(*, quick: bool = False) -> dict[str, float]:
 
     o, b = med(ours, "VmRSS"), med(base, "VmRSS")
     print(f"{rounds} rounds, {settle_s:g} s after the first check (medians, MB):")
-    rows = [("daemon", ours), ("bare uvicorn+FastAPI", base), *variants.items()]
+    rows = [("daemon", ours), ("bare uvicorn+FastAPI", base), ("  + SQLAlchemy", floor)]
     if on_pg:
         rows.append(("daemon on PostgreSQL", on_pg))
     for label, samples in rows:
@@ -201,7 +182,7 @@ def run(*, quick: bool = False) -> dict[str, float]:
         print(f"  {label:<22} VmRSS {med(samples, 'VmRSS'):5.1f} ({parts}; rounds: {each})")
     verdict = "met" if o < GOAL_MB else "NOT met"
     print(f"ratio {o / b:.2f}; daemon {o:.1f} MB (goal < {GOAL_MB:g} MB: {verdict})")
-    result = {"daemon_mb": o, "bare_mb": b, "ratio": o / b}
+    result = {"daemon_mb": o, "bare_mb": b, "ratio": o / b, "floor_mb": med(floor, "VmRSS")}
     if on_pg:
         result["daemon_postgres_mb"] = med(on_pg, "VmRSS")
     return result
