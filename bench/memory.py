@@ -109,42 +109,30 @@ def first_check_done(response: httpx.Response) -> bool:
     return response.status_code == 200 and response.json().get("lastCheckAt") is not None
 
 
-def daemon_rounds(
-    tmp: str, env: dict[str, str], rounds: int, settle_s: float
-) -> list[dict[str, float]]:
-    samples = []
-    for _ in range(rounds):
-        port = _free_port()
-        samples.append(
-            measure(
-                [*CLI, "run"],
-                cwd=tmp,
-                env={**env, "AUTO_SCALER_API_PORT": str(port)},
-                url=f"http://127.0.0.1:{port}/api/auto-scaler/status",
-                ready=first_check_done,
-                settle_s=settle_s,
-            )
-        )
-    return samples
+def daemon_sample(tmp: str, env: dict[str, str], settle_s: float) -> dict[str, float]:
+    """One daemon started afresh and read at rest."""
+    port = _free_port()
+    return measure(
+        [*CLI, "run"],
+        cwd=tmp,
+        env={**env, "AUTO_SCALER_API_PORT": str(port)},
+        url=f"http://127.0.0.1:{port}/api/auto-scaler/status",
+        ready=first_check_done,
+        settle_s=settle_s,
+    )
 
 
-def bare_rounds(
-    tmp: str, env: dict[str, str], rounds: int, settle_s: float, *extra: str
-) -> list[dict[str, float]]:
-    samples = []
-    for _ in range(rounds):
-        port = _free_port()
-        samples.append(
-            measure(
-                [*BARE, str(port), *extra],
-                cwd=tmp,
-                env=env,
-                url=f"http://127.0.0.1:{port}/healthz",
-                ready=lambda r: r.status_code == 200,
-                settle_s=settle_s,
-            )
-        )
-    return samples
+def bare_sample(tmp: str, env: dict[str, str], settle_s: float, *extra: str) -> dict[str, float]:
+    """One bare app (`bench/bare_app.py PORT *extra`) started afresh and read at rest."""
+    port = _free_port()
+    return measure(
+        [*BARE, str(port), *extra],
+        cwd=tmp,
+        env=env,
+        url=f"http://127.0.0.1:{port}/healthz",
+        ready=lambda r: r.status_code == 200,
+        settle_s=settle_s,
+    )
 
 
 def run(*, quick: bool = False) -> dict[str, float]:
@@ -157,16 +145,16 @@ def run(*, quick: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         prepare_daemon_dir(tmp, env)
         for _ in range(rounds):  # alternate: one daemon, one bare app, ...
-            ours += daemon_rounds(tmp, env, 1, settle_s)
-            base += bare_rounds(tmp, env, 1, settle_s)
-            floor += bare_rounds(tmp, env, 1, settle_s, "--sqlalchemy")
+            ours.append(daemon_sample(tmp, env, settle_s))
+            base.append(bare_sample(tmp, env, settle_s))
+            floor.append(bare_sample(tmp, env, settle_s, "--sqlalchemy"))
     on_pg: list[dict[str, float]] = []
     if not quick and os.environ.get("BENCH_MEMORY_POSTGRES", "1") != "0":
         with throwaway_postgres("bench_memory") as url, tempfile.TemporaryDirectory() as tmp:
             if url is not None:
                 pg_env = {**env, "DATABASE_URL": url}
                 prepare_daemon_dir(tmp, pg_env)
-                on_pg = daemon_rounds(tmp, pg_env, rounds, settle_s)
+                on_pg = [daemon_sample(tmp, pg_env, settle_s) for _ in range(rounds)]
 
     def med(samples: list[dict[str, float]], key: str) -> float:
         return statistics.median(s[key] for s in samples)
