@@ -226,7 +226,8 @@ class Controller:
             self.version += 1  # the fleet was read again
         if error != self._journal_error:
             if error is not None:
-                self.last_error = error
+                if self.last is None or self.last.error is None:  # the check's own error first
+                    self.last_error = error
             elif self.last_error == self._journal_error:
                 self.last_error = None
             self._journal_error = error

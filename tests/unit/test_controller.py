@@ -279,3 +279,11 @@ def test_failed_platform_read_names_its_step():
     assert (result.failed_step, result.error) == ("platform", "kubectl: connection refused")
     counted = asyncio.run(make(FakeCounter(CountError("no table")), BrokenRead(1)).check())
     assert (counted.failed_step, counted.error) == ("count", "no table")
+
+
+def test_a_failed_check_keeps_its_own_error_over_the_journals():
+    """When the count and the journal both fail, lastError says why the check failed."""
+    journal = FakeJournal(broken=True)
+    c = make(FakeCounter(CountError("cannot connect to the database")), FakePlatform(1), journal)
+    asyncio.run(c.check(wait_journal=True))
+    assert c.status()["lastError"] == "cannot connect to the database"
