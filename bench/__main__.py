@@ -43,10 +43,16 @@ def _check(r: Result) -> list[Row]:
             goal=f"<= 1.1: {'met' if r['ratio'] <= 1.1 else 'NOT met'}",
         ),
         Row(
-            label="  check, journal awaited",
-            ours=f"{r['check_awaited_ms']:.2f} ms",
+            label="  bare count in a thread",
+            ours=f"{r['count_thread_ms']:.2f} ms",
             baseline=f"{r['count_ms']:.2f} ms",
-            ratio=r["check_awaited_ms"] / r["count_ms"],
+            ratio=r["count_thread_ms"] / r["count_ms"],
+        ),
+        Row(
+            label="  check, journal awaited (phase 2)",
+            ours=f"{r['check_awaited_ms']:.2f} ms",
+            baseline=f"{r['count_phase2_ms']:.2f} ms",
+            ratio=r["check_awaited_ms"] / r["count_phase2_ms"],
         ),
         Row(
             label="  its journal write, after",
