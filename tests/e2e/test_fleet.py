@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import text
 
@@ -57,6 +58,11 @@ def fully_owned_after(sampler: Sampler, since: float) -> float | None:
     return None
 
 
+def _fleet_if(daemon: Any, ok: Any) -> dict[str, Any] | None:
+    fleet = daemon.status()["fleet"]
+    return fleet if fleet and ok(fleet) else None
+
+
 def test_fleet_scales_1_3_2_without_double_ownership_or_overlap(
     tmp_path, base_env, daemon_factory, database_url
 ):
@@ -94,9 +100,14 @@ def test_fleet_scales_1_3_2_without_double_ownership_or_overlap(
         two_at = time.monotonic()
         wait_until(lambda: fully_owned_after(sampler, two_at) is not None, 30, "all owned after")
         assert fully_owned_after(sampler, two_at) <= 2 * HEARTBEAT_MS / 1000 + 1.0
-        status = daemon.status()
-        assert [w["owned"] for w in status["fleet"]["workers"]] == [750, 750]
-        assert status["fleet"]["backlog"] == 0
+        # The status shows the registry as of the last check (every 0.5 s here), so it may lag
+        # the sampler's read by one check.
+        fleet = wait_until(
+            lambda: _fleet_if(daemon, lambda f: [w["owned"] for w in f["workers"]] == [750, 750]),
+            5,
+            "the status to show 750 + 750 owned",
+        )
+        assert fleet["backlog"] == 0
         wait_until(lambda: _cycles(db, "COUNT(*)") > 0, 30, "some recorded cycles")
         drained = wait_until(lambda: _drained(tmp_path / "logs" / "worker-2.log"), 30, "drain log")
         # Every cycle the drained worker started has ended. A cycle can end fenced rather than
