@@ -33,30 +33,37 @@ class Row:
     goal: str = "none"
 
 
+def _vs(label: str, ours: float, base: float, fmt: str, goal: str = "none") -> Row:
+    """A row of `ours` against `base`, both shown with `fmt` (e.g. "{:.2f} ms"), ratio ours/base."""
+    return Row(
+        label=label, ours=fmt.format(ours), baseline=fmt.format(base), ratio=ours / base, goal=goal
+    )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def _check(r: Result) -> list[Row]:
+    ms, count = "{:.2f} ms", r["count_ms"]
     return [
-        Row(
-            label="check vs bare count (PostgreSQL)",
-            ours=f"{r['check_ms']:.2f} ms",
-            baseline=f"{r['count_ms']:.2f} ms",
-            ratio=r["ratio"],
-            goal=f"<= 1.1: {'met' if r['ratio'] <= 1.1 else 'NOT met'}",
+        _vs(
+            "check vs bare count (PostgreSQL)",
+            r["check_ms"],
+            count,
+            ms,
+            f"<= 1.1: {_met(r['ratio'] <= 1.1)}",
         ),
-        Row(
-            label="  bare count in a thread",
-            ours=f"{r['count_thread_ms']:.2f} ms",
-            baseline=f"{r['count_ms']:.2f} ms",
-            ratio=r["count_thread_ms"] / r["count_ms"],
-        ),
-        Row(
-            label="  check, journal awaited (phase 2)",
-            ours=f"{r['check_awaited_ms']:.2f} ms",
-            baseline=f"{r['count_phase2_ms']:.2f} ms",
-            ratio=r["check_awaited_ms"] / r["count_phase2_ms"],
+        _vs("  bare count in a thread", r["count_thread_ms"], count, ms),
+        _vs(
+            "  check, journal awaited (phase 2)",
+            r["check_awaited_ms"],
+            r["count_phase2_ms"],
+            ms,
         ),
         Row(
             label="  its journal write, after",
-            ours=f"{r['journal_after_ms']:.2f} ms",
+            ours=ms.format(r["journal_after_ms"]),
             baseline="-",
             ratio=float("nan"),
         ),
@@ -64,80 +71,55 @@ def _check(r: Result) -> list[Row]:
 
 
 def _decisions(r: Result) -> list[Row]:
+    per_s = "{:,.0f}/s"
     return [
-        Row(
-            label="decisions/s vs naive seed rule",
-            ours=f"{r['engine_per_s']:,.0f}/s",
-            baseline=f"{r['naive_per_s']:,.0f}/s",
-            ratio=r["ratio"],
-        )
+        _vs("decisions/s vs naive seed rule", r["engine_per_s"], r["naive_per_s"], per_s),
     ]
 
 
 def _memory(r: Result) -> list[Row]:
-    met = "met" if r["daemon_mb"] < 60 else "NOT met"
+    mb, bare = "{:.1f} MB", r["bare_mb"]
     rows = [
-        Row(
-            label="daemon RSS at rest vs bare FastAPI",
-            ours=f"{r['daemon_mb']:.1f} MB",
-            baseline=f"{r['bare_mb']:.1f} MB",
-            ratio=r["ratio"],
-            goal=f"< 60 MB: {met}",
+        _vs(
+            "daemon RSS at rest vs bare FastAPI",
+            r["daemon_mb"],
+            bare,
+            mb,
+            f"< 60 MB: {_met(r['daemon_mb'] < 60)}",
         )
     ]
     if "floor_mb" in r:
-        rows.append(
-            Row(
-                label="  bare FastAPI + SQLAlchemy (floor)",
-                ours=f"{r['floor_mb']:.1f} MB",
-                baseline=f"{r['bare_mb']:.1f} MB",
-                ratio=r["floor_mb"] / r["bare_mb"],
-            )
-        )
+        rows.append(_vs("  bare FastAPI + SQLAlchemy (floor)", r["floor_mb"], bare, mb))
     if "daemon_postgres_mb" in r:
-        rows.append(
-            Row(
-                label="  same daemon on PostgreSQL",
-                ours=f"{r['daemon_postgres_mb']:.1f} MB",
-                baseline=f"{r['bare_mb']:.1f} MB",
-                ratio=r["daemon_postgres_mb"] / r["bare_mb"],
-            )
-        )
+        rows.append(_vs("  same daemon on PostgreSQL", r["daemon_postgres_mb"], bare, mb))
     return rows
 
 
 def _status(r: Result) -> list[Row]:
     ratio = r["status_rps"] / r["bare_rps"]
     return [
-        Row(
-            label="status req/s vs bare FastAPI",
-            ours=f"{r['status_rps']:,.0f}/s",
-            baseline=f"{r['bare_rps']:,.0f}/s",
-            ratio=ratio,
-            goal=f">= 0.8: {'met' if ratio >= 0.8 else 'NOT met'}",
+        _vs(
+            "status req/s vs bare FastAPI",
+            r["status_rps"],
+            r["bare_rps"],
+            "{:,.0f}/s",
+            f">= 0.8: {_met(ratio >= 0.8)}",
         )
     ]
 
 
 def _rebalance(r: Result) -> list[Row]:
     whole = r["spawn_to_registered_s"] + r["registered_to_balanced_s"]
-    return [
-        Row(
-            label="spawn -> balanced vs bare start",
-            ours=f"{whole:.2f} s",
-            baseline=f"{r['bare_start_s']:.2f} s",
-            ratio=whole / r["bare_start_s"],
-        )
-    ]
+    return [_vs("spawn -> balanced vs bare start", whole, r["bare_start_s"], "{:.2f} s")]
 
 
 def _claims(r: Result) -> list[Row]:
     return [
-        Row(
-            label="claims/s, SKIP LOCKED vs without",
-            ours=f"{r['claims_per_s']:,.0f}/s",
-            baseline=f"{r['naive_claims_per_s']:,.0f}/s",
-            ratio=r["claims_per_s"] / r["naive_claims_per_s"],
+        _vs(
+            "claims/s, SKIP LOCKED vs without",
+            r["claims_per_s"],
+            r["naive_claims_per_s"],
+            "{:,.0f}/s",
         )
     ]
 

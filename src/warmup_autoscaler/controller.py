@@ -169,8 +169,12 @@ class Controller:
         self._journal_error: str | None = None  # why the last journal write failed, if it did
         self.last: CheckResult | None = None
         self.last_decision: CheckResult | None = None  # the last check that reached a decision
-        self.last_error: str | None = None
         self.version = 0  # bumped whenever what status() reports changes, other than the clock
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last check failed, else why the journal cannot be written, else None."""
+        return (self.last.error if self.last else None) or self._journal_error
 
     @property
     def state(self) -> ScalerState:
@@ -205,12 +209,6 @@ class Controller:
         self.last = result
         if result.decision is not None:
             self.last_decision = result
-        if result.error is not None:
-            self.last_error = result.error
-        elif self._journal_error is not None:
-            self.last_error = self._journal_error
-        else:
-            self.last_error = None
         self._log(result)
         self._alert(result)
         self.version += 1
@@ -225,11 +223,6 @@ class Controller:
         if self._read_fleet is not None:
             self.version += 1  # the fleet was read again
         if error != self._journal_error:
-            if error is not None:
-                if self.last is None or self.last.error is None:  # the check's own error first
-                    self.last_error = error
-            elif self.last_error == self._journal_error:
-                self.last_error = None
             self._journal_error = error
             self.version += 1
 

@@ -89,6 +89,7 @@ class ConsoleFormatter(logging.Formatter):
         "INFO": "\x1b[32m",
         "WARNING": "\x1b[33m",
         "ERROR": "\x1b[31m",
+        "CRITICAL": "\x1b[31;1m",
     }
 
     def __init__(self, *, colors: bool) -> None:
@@ -99,7 +100,7 @@ class ConsoleFormatter(logging.Formatter):
         at = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
         level = f"[{record.levelname.lower():<9}]"
         if self.colors:
-            level = f"{self.COLORS.get(record.levelname, chr(27) + '[31;1m')}{level}\x1b[0m"
+            level = f"{self.COLORS.get(record.levelname, '')}{level}\x1b[0m"
         text = f"{at} {level} {record.getMessage():<30}"
         fields = " ".join(f"{k}={v!r}" for k, v in sorted(fields_of(record).items()))
         if fields:
