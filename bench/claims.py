@@ -21,9 +21,9 @@ from sqlalchemy import text
 
 from bench.pg import throwaway_postgres
 from bench.rebalance import prepare
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity
-from warmup_autoscaler.worker.leases import SQL, now_ms_sql
+from warmup_autoscaler.worker.leases import SQL
 
 __all__ = ["run"]
 

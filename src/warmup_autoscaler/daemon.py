@@ -31,7 +31,7 @@ from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import StateStore
-from warmup_autoscaler.worker.registry import fleet_snapshot
+from warmup_autoscaler.store.workers import fleet_snapshot
 
 __all__ = ["Daemon", "run_daemon"]
 

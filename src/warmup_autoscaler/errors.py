@@ -11,6 +11,7 @@ __all__ = [
     "AutoscalerError",
     "ConfigError",
     "CountError",
+    "MissingTablesError",
     "PlatformError",
     "StoreError",
 ]
@@ -45,3 +46,7 @@ class PlatformError(AutoscalerError):
 
 class StoreError(AutoscalerError):
     """The auto-scaler's own tables could not be read or written."""
+
+
+class MissingTablesError(StoreError):
+    """The auto-scaler's tables are missing: run `warmup-autoscaler db init`."""

@@ -15,12 +15,8 @@ from sqlalchemy import text
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
 from warmup_autoscaler.store.migrate import upgrade
-from warmup_autoscaler.worker import (
-    LeaseKeeper,
-    WorkerIdentity,
-    count_live_workers,
-    fleet_snapshot,
-)
+from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
+from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity
 
 TTL_MS = 600_000  # long: nothing expires unless a test says so
 ACTIVE_QUERY = "SELECT * FROM mailboxes WHERE status = 'active'"

@@ -23,11 +23,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.demo import create_demo_tables, seed_mailboxes, set_active_count
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.worker import Cycle, Worker, WorkerConfig, WorkerIdentity
-from warmup_autoscaler.worker.leases import now_ms_sql
 
 T = TypeVar("T")
 HEARTBEAT_MS = 250

@@ -10,13 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import warmup_autoscaler.worker as worker_pkg
-from warmup_autoscaler.worker import (
-    FleetSnapshot,
-    WorkerIdentity,
-    WorkerStatus,
-    fair_target,
-    pick_excess,
-)
+from warmup_autoscaler.store.workers import FleetSnapshot, WorkerStatus
+from warmup_autoscaler.worker import WorkerIdentity, fair_target, pick_excess
 
 
 @pytest.mark.parametrize(

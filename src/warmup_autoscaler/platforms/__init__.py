@@ -77,7 +77,7 @@ def default_worker_command() -> list[str]:
 def live_worker_counter(settings: Settings) -> Callable[[], int]:
     """Counts live workers in the registry (a database of its own, so platforms stay apart)."""
     from warmup_autoscaler.store.database import Database
-    from warmup_autoscaler.worker.registry import count_live_workers
+    from warmup_autoscaler.store.workers import count_live_workers
 
     db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
 

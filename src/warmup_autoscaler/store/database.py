@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.errors import MissingTablesError, StoreError
 
 __all__ = [
     "Database",
@@ -29,10 +29,21 @@ __all__ = [
     "cannot_connect_message",
     "driver_message",
     "failure_message",
+    "guarded",
     "is_connection_failure",
     "missing_table",
+    "now_ms_sql",
+    "store_error",
 ]
 
+# The database clock in epoch ms, as a scalar subquery: computed once per statement, and an index
+# can compare against it. Worker liveness and leases use only this clock, never a host's.
+NOW_MS = {
+    "postgresql": "(SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+    "sqlite": "(SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+}
+OWN_TABLE_PREFIXES = ("autoscaler_", "warmup_")
+DEFAULT_HINT = "check DATABASE_URL and the database user's permissions"
 CONNECT_TIMEOUT_S = 5
 SQLITE_PROGRESS_STEPS = 1000  # SQLite VM instructions between two deadline checks
 WAL_SWITCH_RETRY_S = 0.01
@@ -233,3 +244,32 @@ def failure_message(db: Database, exc: BaseException, doing: str, hint: str) -> 
     if is_connection_failure(exc):
         return cannot_connect_message(db, exc)
     return f"{doing} failed: {driver_message(exc)}; {hint}"
+
+
+def now_ms_sql(dialect: str) -> str:
+    """The SQL expression for the database clock in epoch milliseconds."""
+    return NOW_MS[dialect]
+
+
+def store_error(db: Database, exc: SQLAlchemyError, doing: str, hint: str = DEFAULT_HINT) -> StoreError:
+    """The one wrapping of a driver error of the store: a missing table of ours says to run
+    `db init`, an unreachable server says so, anything else is '<doing> failed: ...; <hint>'."""
+    table = missing_table(exc)
+    if table is not None and table.startswith(OWN_TABLE_PREFIXES):
+        return MissingTablesError(
+            f"{doing} failed: table '{table}' does not exist; run `warmup-autoscaler db init`"
+        )
+    return StoreError(failure_message(db, exc, doing, hint))
+
+
+@contextmanager
+def guarded(
+    db: Database, doing: str, *, write: bool, hint: str = DEFAULT_HINT
+) -> Iterator[Connection]:
+    """A transaction (IMMEDIATE on SQLite when `write`) whose driver errors leave as
+    `StoreError` naming what was being done (see `store_error`)."""
+    try:
+        with db.begin_write() if write else db.engine.begin() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise store_error(db, exc, doing, hint) from exc

@@ -6,34 +6,23 @@ configured job on each owned mailbox every cycle interval. See `runtime` for its
 """
 
 from warmup_autoscaler.worker.jobs import Cycle, Job, load_job, record_job
-from warmup_autoscaler.worker.leases import LeaseStore, MissingTablesError, SyncResult
+from warmup_autoscaler.worker.leases import LeaseStore, SyncResult
 from warmup_autoscaler.worker.ownership import LeaseKeeper, Tick, fair_target, pick_excess
-from warmup_autoscaler.worker.registry import (
-    FleetSnapshot,
-    WorkerIdentity,
-    WorkerStatus,
-    count_live_workers,
-    fleet_snapshot,
-)
+from warmup_autoscaler.worker.registry import WorkerIdentity
 from warmup_autoscaler.worker.runtime import CycleStats, Worker, WorkerConfig
 
 __all__ = [
     "Cycle",
     "CycleStats",
-    "FleetSnapshot",
     "Job",
     "LeaseKeeper",
     "LeaseStore",
-    "MissingTablesError",
     "SyncResult",
     "Tick",
     "Worker",
     "WorkerConfig",
     "WorkerIdentity",
-    "WorkerStatus",
-    "count_live_workers",
     "fair_target",
-    "fleet_snapshot",
     "load_job",
     "pick_excess",
     "record_job",

@@ -10,11 +10,10 @@ import asyncio
 import os
 
 from warmup_autoscaler.config import Settings
-from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.errors import MissingTablesError, StoreError
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.worker.jobs import load_job
-from warmup_autoscaler.worker.leases import MissingTablesError
 from warmup_autoscaler.worker.registry import Registry, WorkerIdentity
 from warmup_autoscaler.worker.runtime import Worker, WorkerConfig
 

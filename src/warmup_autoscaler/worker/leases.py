@@ -10,32 +10,17 @@ Invariant: `worker_id IS NULL` implies `expires_at = 0`, so "claimable" is `expi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, TextClause, bindparam, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database, failure_message, missing_table
+from warmup_autoscaler.store.database import Database, guarded, now_ms_sql
 
-__all__ = [
-    "SQL",
-    "LeaseStore",
-    "MissingTablesError",
-    "SyncResult",
-    "guarded",
-    "now_ms_sql",
-    "store_error",
-]
+__all__ = ["SQL", "LeaseStore", "SyncResult"]
 
-# A scalar subquery, so it is computed once per statement and an index can compare against it.
-NOW_MS = {
-    "postgresql": "(SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint)",
-    "sqlite": "(SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
-}
 RELEASE_CHUNK = 500  # ids per statement, well under SQLite's bound-variable limit
 
 # {now}: the database clock in epoch ms; {active}: the user's active-mailboxes query.
@@ -95,35 +80,7 @@ SQL: dict[str, str] = {
 }
 
 
-def now_ms_sql(dialect: str) -> str:
-    """The SQL expression for the database clock in epoch milliseconds."""
-    return NOW_MS[dialect]
-
-
-class MissingTablesError(StoreError):
-    """The worker's tables are missing: run `warmup-autoscaler db init`."""
-
-
-def store_error(db: Database, exc: SQLAlchemyError, doing: str) -> StoreError:
-    """Wrap a driver error of the worker runtime, naming what was being done."""
-    table = missing_table(exc)
-    if table is not None and table.startswith(("autoscaler_", "warmup_cycles")):
-        return MissingTablesError(
-            f"{doing} failed: table '{table}' does not exist; run `warmup-autoscaler db init`"
-        )
-    hint = "check DATABASE_URL and AUTO_SCALER_ACTIVE_MAILBOXES_QUERY"
-    return StoreError(failure_message(db, exc, doing, hint))
-
-
-@contextmanager
-def guarded(db: Database, doing: str, *, write: bool) -> Iterator[Connection]:
-    """A transaction (IMMEDIATE on SQLite when `write`) whose driver errors leave as
-    `StoreError` naming what was being done."""
-    try:
-        with db.begin_write() if write else db.engine.begin() as conn:
-            yield conn
-    except SQLAlchemyError as exc:
-        raise store_error(db, exc, doing) from exc
+ACTIVE_QUERY_HINT = "check DATABASE_URL and AUTO_SCALER_ACTIVE_MAILBOXES_QUERY"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,7 +185,7 @@ class LeaseStore:
             return conn.execute(self._sql["record_cycle"], params).rowcount == 1
 
     def _write(self, doing: str) -> AbstractContextManager[Connection]:
-        return guarded(self.db, doing, write=True)
+        return guarded(self.db, doing, write=True, hint=ACTIVE_QUERY_HINT)
 
     def _read(self, doing: str) -> AbstractContextManager[Connection]:
-        return guarded(self.db, doing, write=False)
+        return guarded(self.db, doing, write=False, hint=ACTIVE_QUERY_HINT)
