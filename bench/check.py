@@ -75,7 +75,7 @@ def sizes(quick: bool) -> tuple[int, int, int]:
 def _controller(settings: Settings, db: Database, journal: Any) -> Controller:
     return Controller(
         settings=settings,
-        counter=MailboxCounter(db, settings.mailbox_query),
+        counter=MailboxCounter(db, settings.database.mailbox_query),
         platform=ManualPlatform(workers=WORKERS),
         journal=journal,
         prepare=lambda: upgrade(db),
@@ -117,15 +117,18 @@ def run(*, quick: bool = False) -> dict[str, float]:
             return {}
         settings = load_settings(
             None,
-            database_url=url,
-            platform="manual",
-            manual_workers=WORKERS,
-            max_workers=1000,
-            mailbox_query=DEFAULT_QUERY,
+            overrides={
+                "DATABASE_URL": url,
+                "AUTO_SCALER_PLATFORM": "manual",
+                "AUTO_SCALER_MANUAL_WORKERS": WORKERS,
+                "AUTO_SCALER_MAX_WORKERS": 1000,
+                "AUTO_SCALER_MAILBOX_QUERY": DEFAULT_QUERY,
+            },
         )
         _quiet_json_logs()
         t = time.perf_counter()
-        db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+        database = settings.database
+        db = Database(database.sqlalchemy_url, query_timeout_ms=database.query_timeout_ms)
         upgrade(db)
         create_demo_tables(db)
         seed_mailboxes(db, active, status="active")

@@ -9,16 +9,17 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from warmup_autoscaler.config import Settings, flap_warning, load_settings
-from warmup_autoscaler.entry import main as entry_main
-from warmup_autoscaler.entry import start_daemon, start_worker
+from warmup_autoscaler.config import API_URL_VAR, ENV_FILE_VAR, ApiSettings, Settings, load_settings
 from warmup_autoscaler.errors import AutoscalerError
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from warmup_autoscaler.store.database import Database
+
+__all__ = ["app"]
 
 app = typer.Typer(
     name="warmup-autoscaler",
@@ -37,7 +38,7 @@ UrlOpt = Annotated[
     str | None,
     typer.Option(
         "--url",
-        envvar="AUTO_SCALER_API_URL",
+        envvar=API_URL_VAR,
         help="Base URL of the running daemon [default: http://AUTO_SCALER_API_HOST:PORT].",
     ),
 ]
@@ -49,7 +50,7 @@ def _root(
         Path,
         typer.Option(
             "--env-file",
-            envvar="AUTO_SCALER_ENV_FILE",
+            envvar=ENV_FILE_VAR,
             help="Settings file read before the environment.",
         ),
     ] = Path(".env"),
@@ -62,6 +63,14 @@ def _settings(*, for_platform: bool = True) -> Settings:
     return load_settings(_env_file, for_platform=for_platform)
 
 
+def _database(settings: Settings | None = None) -> Database:
+    """The database of the settings (read for a command that runs no platform)."""
+    from warmup_autoscaler.store.database import Database
+
+    database = (settings or _settings(for_platform=False)).database
+    return Database(database.sqlalchemy_url, query_timeout_ms=database.query_timeout_ms)
+
+
 def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
@@ -69,15 +78,17 @@ def _echo_json(data: Any) -> None:
 @app.command()
 def run() -> None:
     """Run the auto-scaler daemon: check every interval, scale, serve the API."""
-    start_daemon(_env_file)
+    from warmup_autoscaler.daemon import start
+
+    start(_env_file)
 
 
 def _api_url(url: str | None) -> str:
     if url:
         return url.rstrip("/")
     try:
-        s = Settings(_env_file=_env_file)  # type: ignore[call-arg]
-        host, port = s.api_host, s.api_port
+        api = ApiSettings(_env_file=_env_file)  # type: ignore[call-arg]
+        host, port = api.host, api.port
     except ValueError:
         host, port = "127.0.0.1", 3001
     host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -122,17 +133,22 @@ def trigger(
     token: Annotated[
         str | None,
         typer.Option(
-            "--token", envvar="AUTO_SCALER_ADMIN_TOKEN", help="Admin token.", show_default=False
+            "--token",
+            envvar=ApiSettings.env_name("admin_token"),
+            help="Admin token.",
+            show_default=False,
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a scaling check now on the running daemon."""
     if not token:
-        s = Settings(_env_file=_env_file)  # type: ignore[call-arg]
-        token = s.admin_token.get_secret_value() if s.admin_token else None
+        api = ApiSettings(_env_file=_env_file)  # type: ignore[call-arg]
+        token = api.admin_token.get_secret_value() if api.admin_token else None
     if not token:
-        raise AutoscalerError("no admin token: set AUTO_SCALER_ADMIN_TOKEN or pass --token")
+        raise AutoscalerError(
+            f"no admin token: set {ApiSettings.env_name('admin_token')} or pass --token"
+        )
     base = _api_url(url)
     _, body = _request(
         "POST", f"{base}/api/auto-scaler/trigger", headers={"Authorization": f"Bearer {token}"}
@@ -154,7 +170,9 @@ def trigger(
 @app.command()
 def worker() -> None:
     """Run one warmup worker: share the active mailboxes with the fleet until SIGTERM, then drain."""
-    start_worker(_env_file)
+    from warmup_autoscaler.worker.command import start
+
+    raise typer.Exit(start(_env_file))
 
 
 @app.command()
@@ -173,23 +191,21 @@ def history(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
     """Show the journaled decisions, newest first (read from the database; no daemon needed)."""
-    from warmup_autoscaler.api.history import check_dict
-    from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.history import HistoryStore
+    from warmup_autoscaler.wire import check_json
 
     if action not in (None, "scale-up", "scale-down", "no-change"):
         raise typer.BadParameter("must be scale-up, scale-down or no-change", param_hint="--action")
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
-    settings = _settings(for_platform=False)
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    db = _database()
     try:
         rows = HistoryStore(db).checks(
             since=_utc(since), until=_utc(until), actions=(action,) if action else (), limit=limit
         )
     finally:
         db.dispose()
-    items = [check_dict(r) for r in rows]
+    items = [check_json(r) for r in rows]
     if as_json:
         _echo_json(items)
     elif as_csv:
@@ -198,7 +214,7 @@ def history(
         from warmup_autoscaler.store.state import CheckRecord
 
         empty = CheckRecord(checked_at=datetime.now(UTC), trigger="")
-        columns = list(items[0] if items else check_dict(empty))
+        columns = list(items[0] if items else check_json(empty))
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(items)
@@ -218,12 +234,13 @@ def show_config(as_json: JsonOpt = False) -> None:
     """Show the effective settings (secrets masked) and warnings about them."""
     settings = _settings()
     values = settings.public_dict()
-    warnings = [w for w in (flap_warning(settings),) if w]
+    warnings = [w for w in (settings.policy.flap_warning(),) if w]
     if as_json:
         _echo_json({"settings": values, "warnings": warnings})
         return
     for name, value in values.items():
-        typer.echo(f"{name}={'' if value is None else value}")
+        shown = "" if value is None else str(value).lower() if isinstance(value, bool) else value
+        typer.echo(f"{name}={shown}")
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
 
@@ -241,16 +258,17 @@ def decide(
     ] = None,
 ) -> None:
     """Print the decision the engine takes under the effective config; touches nothing."""
+    from datetime import UTC
+
     from warmup_autoscaler import policy
-    from warmup_autoscaler.controller import policy_config, utc_now
 
     settings = _settings(for_platform=False)
-    now = utc_now()
+    now = datetime.now(UTC)
 
     def ago(seconds: float | None) -> Any:
         return None if seconds is None else now - timedelta(seconds=seconds)
 
-    cfg = policy_config(settings)
+    cfg = settings.policy.to_policy()
     up, down = ago(seconds_since_scale_up), ago(seconds_since_scale_down)
     d = policy.decide(
         mailboxes=mailboxes,
@@ -276,12 +294,11 @@ def db_init(
     ] = False,
 ) -> None:
     """Create or upgrade the auto-scaler's tables (versioned migrations)."""
-    from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.demo import create_demo_tables
     from warmup_autoscaler.store.migrate import upgrade
 
     settings = _settings(for_platform=False)
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    db = _database(settings)
     try:
         upgrade(db)
         if demo:
@@ -289,7 +306,7 @@ def db_init(
     finally:
         db.dispose()
     typer.echo(
-        f"database ready: {settings.public_dict()['DATABASE_URL']}"
+        f"database ready: {settings.database.safe_url}"
         + (" (with demo mailboxes table)" if demo else "")
     )
 
@@ -308,11 +325,9 @@ def db_seed(
     from rich.progress import Progress
 
     from warmup_autoscaler.sensor import MailboxCounter
-    from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.demo import seed_mailboxes
 
-    settings = _settings(for_platform=False)
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    db = _database()
     try:
         if if_empty:
             existing = MailboxCounter(db, "SELECT COUNT(*) FROM mailboxes").count()
@@ -330,8 +345,3 @@ def db_seed(
     finally:
         db.dispose()
     typer.echo(f"added {added} mailboxes with status '{status_}'")
-
-
-def main() -> None:
-    """The console script (kept for callers of `warmup_autoscaler.cli:main`)."""
-    entry_main()

@@ -14,26 +14,28 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import uvicorn
 
+from warmup_autoscaler.alerts import Alerting
+from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.api import create_app
-from warmup_autoscaler.config import Settings
+from warmup_autoscaler.config import Settings, load_settings
 from warmup_autoscaler.controller import Controller, utc_now
-from warmup_autoscaler.errors import AutoscalerError
-from warmup_autoscaler.growth import Sample
-from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.errors import AutoscalerError, PlatformError, StoreError
+from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.metrics import Metrics
-from warmup_autoscaler.platforms import create_platform
+from warmup_autoscaler.platforms import PlatformContext, create_platform, platform_class
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.sensor import MailboxCounter
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import StateStore
-from warmup_autoscaler.store.workers import fleet_snapshot
+from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
 
-__all__ = ["Daemon", "run_daemon"]
+__all__ = ["Daemon", "run_daemon", "start"]
 
 log = get_logger("warmup_autoscaler.daemon")
 
@@ -56,24 +58,35 @@ class Daemon:
     controller: Controller
     history: HistoryStore
     metrics: Metrics
+    alerting: Alerting
 
     @classmethod
     def build(cls, settings: Settings) -> Daemon:
-        db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
-        platform = create_platform(settings)
+        """Wire the rooms: the sensor, the platform and the store feed the controller, whose
+        checks the alerts and the metrics observe."""
+        db = Database(
+            settings.database.sqlalchemy_url, query_timeout_ms=settings.database.query_timeout_ms
+        )
+        ttl_ms = settings.worker.lease_ttl_ms
+        platform = create_platform(
+            settings, PlatformContext(live_workers=lambda: _live(db, ttl_ms))
+        )
         history = HistoryStore(db)
+        policy = settings.policy.to_policy()
+        alerting = Alerting.from_settings(settings.alerts, policy)
         controller = Controller(
             settings=settings,
-            counter=MailboxCounter(db, settings.mailbox_query),
+            counter=MailboxCounter(db, settings.database.mailbox_query),
             platform=platform,
             journal=StateStore(db),
             prepare=lambda: upgrade(db),
-            resume_fleet=settings.platform == "local",
+            resume_fleet=platform_class(settings.daemon.platform).supervises_workers,
             history=history,
-            fleet=lambda: fleet_snapshot(db, settings.worker_lease_ttl_ms).to_dict(),
+            fleet=lambda: fleet_snapshot(db, ttl_ms),
+            alerts=alerting.firing,
         )
-        metrics = Metrics(controller, alerts=controller.firing_alerts)
-        controller.observers.append(metrics.observe)
+        metrics = Metrics(lambda: controller.status, controller.clock)
+        controller.observers += [alerting.observe, metrics.observe]
         return cls(
             settings=settings,
             db=db,
@@ -81,6 +94,7 @@ class Daemon:
             controller=controller,
             history=history,
             metrics=metrics,
+            alerting=alerting,
         )
 
     async def serve(self, sock: socket.socket) -> None:
@@ -89,7 +103,9 @@ class Daemon:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         config = uvicorn.Config(
-            create_app(self.controller, history=self.history, metrics=self.metrics),
+            create_app(
+                self.controller, history=self.history, metrics=self.metrics, alerting=self.alerting
+            ),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -109,7 +125,7 @@ class Daemon:
         stopper.cancel()
 
     async def _check_loop(self, stop: asyncio.Event) -> None:
-        interval_s = self.settings.check_interval_ms / 1000
+        interval_s = self.settings.daemon.check_interval_ms / 1000
         trigger = "startup"
         next_prune = 0.0
         while not stop.is_set():
@@ -124,13 +140,13 @@ class Daemon:
     def _preload_growth(self) -> None:
         """Give the growth projection the stored samples, so a restart does not blind it."""
         now = utc_now()
-        window = self.controller.alerts.config.growth_window
+        window = self.alerting.config.growth_window
         try:
             stored = self.history.samples(now - window, now, max_points=2000)
         except AutoscalerError as exc:
             log.info("growth_preload_skipped", error=exc.message)
             return
-        self.controller.alerts.preload(
+        self.alerting.preload(
             [
                 Sample(at=s.sampled_at, mailboxes=s.mailboxes)
                 for s in stored
@@ -140,7 +156,7 @@ class Daemon:
 
     async def _prune(self) -> None:
         """Drop samples and journal entries past AUTO_SCALER_HISTORY_RETENTION_DAYS."""
-        cutoff = utc_now() - timedelta(days=self.settings.history_retention_days)
+        cutoff = utc_now() - timedelta(days=self.settings.database.history_retention_days)
         try:
             deleted = await asyncio.to_thread(self.history.prune, cutoff)
         except AutoscalerError as exc:
@@ -150,10 +166,8 @@ class Daemon:
             log.info("pruned_history", rows=deleted, olderThan=cutoff.isoformat())
 
     def close(self) -> None:
-        self.controller.alert_dispatcher.close(5.0)
-        close = getattr(self.platform, "close", None)
-        if callable(close):
-            close()
+        self.alerting.close(5.0)
+        self.platform.close()
         self.db.dispose()
 
 
@@ -179,23 +193,37 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _live(db: Database, lease_ttl_ms: int) -> int:
+    """The live registered workers, for platforms that cannot count their own."""
+    try:
+        return count_live_workers(db, lease_ttl_ms)
+    except StoreError as exc:
+        raise PlatformError(f"cannot count live workers in the registry: {exc.message}") from exc
+
+
 def run_daemon(settings: Settings) -> None:
-    sock = bind_socket(settings.api_host, settings.api_port)
+    api = settings.api
+    sock = bind_socket(api.host, api.port)
     daemon = Daemon.build(settings)
     log.info(
         "starting",
-        platform=settings.platform,
-        api=f"http://{settings.api_host}:{settings.api_port}",
-        checkIntervalMs=settings.check_interval_ms,
-        enabled=settings.enabled,
-        database=settings.public_dict()["DATABASE_URL"],
+        platform=settings.daemon.platform,
+        api=f"http://{api.host}:{api.port}",
+        checkIntervalMs=settings.daemon.check_interval_ms,
+        enabled=settings.daemon.enabled,
+        database=settings.database.safe_url,
     )
     try:
-        start = getattr(daemon.platform, "start", None)
-        if callable(start):
-            start()
+        daemon.platform.start()
         asyncio.run(daemon.serve(sock))
     finally:
         daemon.close()
         sock.close()
         log.info("stopped")
+
+
+def start(env_file: Path | None) -> None:
+    """`warmup-autoscaler run`: read the settings, set up the logs, run until stopped."""
+    settings = load_settings(env_file)
+    configure_logging(settings.logs.format, settings.logs.level)
+    run_daemon(settings)

@@ -12,11 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from warmup_autoscaler.config import ENV_FILE_VAR
 from warmup_autoscaler.errors import AutoscalerError, ConfigError
 
 __all__ = ["main", "start_daemon", "start_worker"]
-
-ENV_FILE_VAR = "AUTO_SCALER_ENV_FILE"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -62,18 +61,13 @@ def _long_running(args: list[str]) -> Callable[[], None] | None:
 
 def start_daemon(env_file: Path | None) -> None:
     """`warmup-autoscaler run`."""
-    from warmup_autoscaler.config import load_settings
-    from warmup_autoscaler.daemon import run_daemon
-    from warmup_autoscaler.logs import configure_logging
+    from warmup_autoscaler.daemon import start
 
-    settings = load_settings(env_file)
-    configure_logging(settings.log_format, settings.log_level)
-    run_daemon(settings)
+    start(env_file)
 
 
 def start_worker(env_file: Path | None) -> None:
     """`warmup-autoscaler worker`: exits with the worker's code."""
-    from warmup_autoscaler.config import load_settings
-    from warmup_autoscaler.worker.command import run_worker
+    from warmup_autoscaler.worker.command import start
 
-    sys.exit(run_worker(load_settings(env_file, for_platform=False)))
+    sys.exit(start(env_file))

@@ -1,20 +1,21 @@
-"""Prometheus metrics: state read from the controller at scrape time, counters fed per check.
+"""Prometheus metrics: state read from the controller's `Status` at scrape time, counters per check.
 
-Gauges are computed from `Controller.status()` when scraped, so `/metrics` and the status endpoint
-always agree. Each app gets its own registry (no process-global state).
+Gauges are computed from the same `Status` the status endpoint serializes, so `/metrics` and the
+status endpoint always agree. Each app gets its own registry (no process-global state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from warmup_autoscaler.controller import CheckResult, Controller
+from warmup_autoscaler.alerts import Severity
+from warmup_autoscaler.status import CheckResult, Status
 
 __all__ = ["Metrics"]
 
@@ -22,53 +23,41 @@ NS = "warmup_autoscaler"
 
 
 class _StateCollector(Collector):
-    def __init__(self, status: Callable[[], dict[str, Any]], alerts: Callable[[], list[Any]]):
+    def __init__(self, status: Callable[[], Status], clock: Callable[[], datetime]) -> None:
         self._status = status
-        self._alerts = alerts
+        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        s = self._status()
-        decision = s.get("lastDecision") or {}
-        fleet = s.get("fleet") or {}
-        pct = s.get("utilizationPercent")
-        workers = s.get("currentWorkers")
-        per = s["config"]["mailboxesPerWorker"]
+        s, now = self._status(), self._clock()
+        p, fleet = s.policy, s.fleet
+        decision = s.last_decision.decision if s.last_decision else None
+        target = decision.target_workers if decision else None
+        backlog, live = (fleet.backlog, fleet.live) if fleet else (None, None)
+        pct = s.utilization_percent
         values: list[tuple[str, str, float | None]] = [
-            ("mailboxes", "Active mailboxes at the last check.", s.get("mailboxCount")),
-            ("workers", "Workers after the last check.", workers),
-            ("target_workers", "Target of the last decision.", decision.get("targetWorkers")),
-            ("optimal_workers", "Fewest workers below the up threshold.", s.get("optimalWorkers")),
+            ("mailboxes", "Active mailboxes at the last check.", s.mailbox_count),
+            ("workers", "Workers after the last check.", s.current_workers),
+            ("target_workers", "Target of the last decision.", target),
+            ("optimal_workers", "Fewest workers below the up threshold.", s.optimal_workers),
             (
                 "utilization_ratio",
                 "Mailboxes over capacity (0-1+).",
                 None if pct is None else pct / 100,
             ),
-            (
-                "capacity_mailboxes",
-                "Workers x mailboxes per worker.",
-                None if workers is None else workers * per,
-            ),
-            ("backlog_mailboxes", "Active mailboxes owned by no worker.", fleet.get("backlog")),
-            ("live_workers", "Workers heartbeating in the registry.", fleet.get("live")),
-            ("min_workers", "AUTO_SCALER_MIN_WORKERS.", s["config"]["minWorkers"]),
-            ("max_workers", "AUTO_SCALER_MAX_WORKERS.", s["config"]["maxWorkers"]),
-            (
-                "scale_up_threshold_ratio",
-                "AUTO_SCALER_SCALE_UP_THRESHOLD.",
-                s["config"]["scaleUpThreshold"],
-            ),
+            ("capacity_mailboxes", "Workers x mailboxes per worker.", s.capacity),
+            ("backlog_mailboxes", "Active mailboxes owned by no worker.", backlog),
+            ("live_workers", "Workers heartbeating in the registry.", live),
+            ("min_workers", "AUTO_SCALER_MIN_WORKERS.", p.min_workers),
+            ("max_workers", "AUTO_SCALER_MAX_WORKERS.", p.max_workers),
+            ("scale_up_threshold_ratio", "AUTO_SCALER_SCALE_UP_THRESHOLD.", p.scale_up_threshold),
             (
                 "scale_down_threshold_ratio",
                 "AUTO_SCALER_SCALE_DOWN_THRESHOLD.",
-                s["config"]["scaleDownThreshold"],
+                p.scale_down_threshold,
             ),
-            (
-                "enabled",
-                "1 when decisions are executed (AUTO_SCALER_ENABLED).",
-                float(s["enabled"]),
-            ),
-            ("dry_run", "1 in dry-run mode.", float(s["dryRun"])),
-            ("paused", "1 while paused through the API.", float(s["paused"]["paused"])),
+            ("enabled", "1 when decisions are executed (AUTO_SCALER_ENABLED).", float(s.enabled)),
+            ("dry_run", "1 in dry-run mode.", float(s.dry_run)),
+            ("paused", "1 while paused through the API.", float(s.paused(now))),
         ]
         for name, doc, value in values:
             if value is not None:
@@ -78,22 +67,20 @@ class _StateCollector(Collector):
             "Seconds until a scale in this direction may happen.",
             labels=["direction"],
         )
-        cooldown.add_metric(["up"], s["cooldowns"]["scaleUpSecondsLeft"])
-        cooldown.add_metric(["down"], s["cooldowns"]["scaleDownSecondsLeft"])
+        cooldown.add_metric(["up"], s.scale_up_cooldown_left(now).total_seconds())
+        cooldown.add_metric(["down"], s.scale_down_cooldown_left(now).total_seconds())
         yield cooldown
         firing = GaugeMetricFamily(
             f"{NS}_alerts_firing", "Alerts firing now, by severity.", labels=["severity"]
         )
-        alerts = self._alerts()
-        for severity in ("critical", "warning", "info"):
-            firing.add_metric([severity], sum(1 for a in alerts if a.get("severity") == severity))
+        for severity in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
+            count = sum(1 for a in s.alerts if a.severity is severity)
+            firing.add_metric([severity.value], count)
         yield firing
 
 
 class Metrics:
-    def __init__(
-        self, controller: Controller, alerts: Callable[[], list[Any]] = lambda: []
-    ) -> None:
+    def __init__(self, status: Callable[[], Status], clock: Callable[[], datetime]) -> None:
         self.registry = CollectorRegistry()
         self.checks = Counter(
             f"{NS}_checks",
@@ -123,7 +110,7 @@ class Metrics:
             self.checks.labels(action)
         for step in ("count", "platform", "scale", "prepare"):
             self.failures.labels(step)
-        self.registry.register(_StateCollector(controller.status, alerts))
+        self.registry.register(_StateCollector(status, clock))
 
     def observe(self, result: CheckResult) -> None:
         action = result.decision.action.value if result.decision else "error"

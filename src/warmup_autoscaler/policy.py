@@ -31,6 +31,7 @@ __all__ = [
     "decide",
     "optimal_workers",
     "utilization",
+    "utilization_percent",
 ]
 
 
@@ -83,13 +84,14 @@ def utilization(mailboxes: int, workers: int, per_worker: int) -> float:
     return mailboxes / (workers * per_worker)
 
 
-def _percent(mailboxes: int, workers: int, per_worker: int) -> float | None:
+def utilization_percent(mailboxes: int, workers: int, per_worker: int) -> float | None:
+    """Utilization in percent, one decimal; None with mailboxes and no workers."""
     u = utilization(mailboxes, workers, per_worker)
     return None if math.isinf(u) else round(u * 100, 1)
 
 
 def _pct_text(mailboxes: int, workers: int, per_worker: int) -> str:
-    p = _percent(mailboxes, workers, per_worker)
+    p = utilization_percent(mailboxes, workers, per_worker)
     return "no capacity" if p is None else f"{p:.1f}%"
 
 
@@ -167,7 +169,7 @@ def decide(
             target_workers=target,
             reason=reason,
             mailbox_count=mailboxes,
-            utilization_percent=_percent(mailboxes, workers, per),
+            utilization_percent=utilization_percent(mailboxes, workers, per),
             optimal_workers=optimal,
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from warmup_autoscaler.config import DatabaseSettings
 from warmup_autoscaler.errors import CountError
 from warmup_autoscaler.store.database import (
     Database,
@@ -27,8 +28,8 @@ from warmup_autoscaler.store.database import (
 
 __all__ = ["MailboxCounter"]
 
-QUERY_VAR = "AUTO_SCALER_MAILBOX_QUERY"
-TIMEOUT_VAR = "AUTO_SCALER_QUERY_TIMEOUT_MS"
+QUERY_VAR = DatabaseSettings.env_name("mailbox_query")
+TIMEOUT_VAR = DatabaseSettings.env_name("query_timeout_ms")
 PG_QUERY_CANCELED = "57014"
 
 

@@ -28,11 +28,11 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 
 from tests.e2e.conftest import free_port, wait_until
-from warmup_autoscaler.api.history import check_dict
 from warmup_autoscaler.policy import Action, PolicyConfig, decide
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore, SampleRecord
 from warmup_autoscaler.store.state import CheckRecord, ScalerState, StateStore
+from warmup_autoscaler.wire import check_json
 
 DASHBOARD = Path(__file__).parents[2] / "src" / "warmup_autoscaler" / "dashboard"
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
@@ -461,7 +461,7 @@ class FakeApi:
     def journal(self, limit: int) -> dict[str, Any]:
         newest = list(reversed(self.history.checks))[:limit]
         items = [
-            check_dict(replace(c, id=i))
+            check_json(replace(c, id=i))
             for i, c in zip(range(len(self.history.checks), 0, -1), newest, strict=False)
         ]
         return {"items": items, "nextBefore": items[-1]["id"] if len(items) == limit else None}

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.support.logs import capture_events
-from warmup_autoscaler.alert_sinks import AlertDispatcher, WebhookSink, build_dispatcher
 from warmup_autoscaler.alerts import (
     AlertConfig,
     AlertEngine,
@@ -22,7 +21,8 @@ from warmup_autoscaler.alerts import (
     CheckObservation,
     Severity,
 )
-from warmup_autoscaler.growth import Sample
+from warmup_autoscaler.alerts.growth import Sample
+from warmup_autoscaler.alerts.sinks import AlertDispatcher, WebhookSink, build_dispatcher
 from warmup_autoscaler.policy import PolicyConfig, decide
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

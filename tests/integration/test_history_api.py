@@ -9,8 +9,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.settings import make_settings
 from warmup_autoscaler.api import create_app
-from warmup_autoscaler.config import Settings
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms.manual import ManualPlatform
@@ -48,14 +48,14 @@ def setup(db):
     clock = Clock(now - timedelta(days=3))
     history = HistoryStore(db)
     controller = Controller(
-        settings=Settings(platform="manual", scale_up_cooldown_ms=0, scale_down_cooldown_ms=0),
+        settings=make_settings(platform="manual", scale_up_cooldown_ms=0, scale_down_cooldown_ms=0),
         counter=MailboxCounter(db, "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"),
         platform=Scaled(workers=1),
         journal=StateStore(db),
         history=history,
         clock=clock,
     )
-    metrics = Metrics(controller)
+    metrics = Metrics(lambda: controller.status, clock)
     controller.observers.append(metrics.observe)
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(

@@ -1,7 +1,7 @@
 """KubernetesPlatform through the real `kubernetes` client against an in-process API server.
 
-No real API server can run on these machines, so `FakeApiServer` implements exactly the three
-endpoints the platform calls (read/patch a Deployment's scale subresource, read its status) with
+No real API server can run on these machines, so `FakeApiServer` implements exactly the two
+endpoints the platform calls (read and patch a Deployment's scale subresource) with
 the API server's JSON shapes and Status errors, and checks the bearer token the kubeconfig gives.
 What this covers: the client's requests, config loading from a kubeconfig file, and how every
 failure becomes a PlatformError. What it does not: a real cluster's RBAC or controllers.
@@ -28,7 +28,7 @@ from warmup_autoscaler.platforms.kubernetes import KubernetesPlatform, load_api_
 
 TOKEN = "test-token"
 PATH_RE = re.compile(
-    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)/(?P<sub>scale|status)$"
+    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)/scale$"
 )
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json")
 
@@ -36,7 +36,6 @@ PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patc
 @dataclass
 class Deployment:
     replicas: int
-    ready: int | None = None  # None: the API server omits readyReplicas (no pod is ready)
 
 
 @dataclass
@@ -83,10 +82,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
         match = PATH_RE.match(self.path.split("?")[0])
-        if match is None or (method == "PATCH" and match["sub"] != "scale"):
+        if match is None:
             return self._send(404, status_body(404, "NotFound", "the server could not find it"))
-        ns, name, sub = match["ns"], match["name"], match["sub"]
-        resource = "deployments/scale" if sub == "scale" else "deployments/status"
+        ns, name = match["ns"], match["name"]
+        resource = "deployments/scale"
         if state.forbidden:
             verb = "patch" if method == "PATCH" else "get"
             return self._send(
@@ -112,32 +111,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(422, status_body(422, "Invalid", f"unexpected patch {patch}"))
             deployment.replicas = patch["spec"]["replicas"]
         meta = {"name": name, "namespace": ns, "resourceVersion": "1"}
-        if sub == "scale":
-            body: dict[str, object] = {
-                "kind": "Scale",
-                "apiVersion": "autoscaling/v1",
-                "metadata": meta,
-                "spec": {"replicas": deployment.replicas},
-                "status": {"replicas": deployment.replicas, "selector": "app=warmup-worker"},
-            }
-        else:
-            status: dict[str, object] = {"replicas": deployment.replicas}
-            if deployment.ready:
-                status["readyReplicas"] = deployment.ready
-            body = {
-                "kind": "Deployment",
-                "apiVersion": "apps/v1",
-                "metadata": meta,
-                "spec": {
-                    "replicas": deployment.replicas,
-                    "selector": {"matchLabels": {"app": "warmup-worker"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "warmup-worker"}},
-                        "spec": {"containers": [{"name": "worker", "image": "w:latest"}]},
-                    },
-                },
-                "status": status,
-            }
+        body: dict[str, object] = {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": meta,
+            "spec": {"replicas": deployment.replicas},
+            "status": {"replicas": deployment.replicas, "selector": "app=warmup-worker"},
+        }
         self._send(200, body)
 
     def _send(self, code: int, body: dict[str, object]) -> None:
@@ -207,7 +187,7 @@ def kubeconfig(api_server: FakeApiServer, tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.fixture
 def platform(api_server: FakeApiServer, kubeconfig: Path) -> Iterator[KubernetesPlatform]:
-    api_server.state.deployments[("default", "warmup-workers")] = Deployment(replicas=1, ready=1)
+    api_server.state.deployments[("default", "warmup-workers")] = Deployment(replicas=1)
     plat = KubernetesPlatform()
     yield plat
     plat.close()
@@ -269,23 +249,6 @@ def test_scale_to_zero_and_negative(
     assert len(api_server.state.requests) == before
 
 
-def test_ready_workers_reads_the_deployment_status(
-    platform: KubernetesPlatform, api_server: FakeApiServer
-) -> None:
-    """ready_workers() is status.readyReplicas, 0 while the server omits it."""
-    deployment = api_server.state.deployments[("default", "warmup-workers")]
-    platform.scale_to(3)
-    deployment.ready = None
-    assert platform.ready_workers() == 0
-    deployment.ready = 2
-    assert platform.ready_workers() == 2
-    assert api_server.state.requests[-1] == (
-        "GET",
-        "/apis/apps/v1/namespaces/default/deployments/warmup-workers/status",
-        None,
-    )
-
-
 def test_uses_the_configured_deployment_and_namespace(
     api_server: FakeApiServer, kubeconfig: Path
 ) -> None:
@@ -307,14 +270,14 @@ def test_forbidden_names_the_role_and_binding(
 ) -> None:
     """A 403 says which Role and RoleBinding grant which verbs on which resources."""
     api_server.state.forbidden = True
-    for call in (platform.current_workers, lambda: platform.scale_to(2), platform.ready_workers):
+    for call in (platform.current_workers, lambda: platform.scale_to(2)):
         with pytest.raises(PlatformError) as caught:
             call()
         message = caught.value.message
         assert "403" in message
         assert "warmup-auto-scaler-role" in message
         assert "warmup-auto-scaler-binding" in message
-        assert "get and patch on deployments/scale, get on deployments/status" in message
+        assert "get and patch on deployments/scale, resourceNames" in message
         assert "resourceNames [warmup-workers]" in message
         assert '"system:serviceaccount:default:warmup-auto-scaler" cannot' in message
         cause = caught.value.__cause__
@@ -327,7 +290,7 @@ def test_missing_deployment_names_deployment_and_namespace(
     """A 404 names the deployment, the namespace and the variables that choose them."""
     plat = KubernetesPlatform(deployment="nope", namespace="mail")
     try:
-        for call in (plat.current_workers, lambda: plat.scale_to(2), plat.ready_workers):
+        for call in (plat.current_workers, lambda: plat.scale_to(2)):
             with pytest.raises(PlatformError) as caught:
                 call()
             message = caught.value.message

@@ -3,7 +3,6 @@ to them through files, so every check polls for an outcome instead of sleeping."
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -16,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.logs import capture_events
 from warmup_autoscaler.errors import PlatformError
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.platforms.local import LocalPlatform
 
 TIMEOUT_S = 15.0
+LOGGER = "warmup_autoscaler.platforms.local"
 
 # argv: mode, out_dir. It writes out_dir/ready-<pid>, term-<pid> or crash-<pid>, holding its index.
 # Modes: graceful (exit 0 on SIGTERM), stubborn (ignore SIGTERM), crash (exit 1 at once),
@@ -113,14 +114,13 @@ def make(tmp_path: Path, out: Path) -> Iterator[Callable[..., LocalPlatform]]:
 
 
 def ready(platform: LocalPlatform, out: Path, n: int) -> dict[int, int]:
-    """Wait until every slot's current worker wrote its ready file; return {slot: pid}."""
+    """Wait until slots 0..n-1 each have a live worker that wrote its ready file: {slot: pid}."""
 
-    def all_ready() -> bool:
-        infos = platform.workers()
-        return len(infos) == n and all(i.pid in marks(out, "ready") for i in infos)
+    def live_slots() -> dict[int, int]:
+        return {slot: pid for pid, slot in marks(out, "ready").items() if alive(pid)}
 
-    wait_until(all_ready)
-    return {i.slot: i.pid for i in platform.workers() if i.pid is not None}
+    wait_until(lambda: platform.current_workers() == n and sorted(live_slots()) == list(range(n)))
+    return live_slots()
 
 
 def test_satisfies_platform_protocol(make: Callable[..., LocalPlatform]) -> None:
@@ -143,7 +143,6 @@ def test_scale_up_then_down_keeps_slot_zero(make: Callable[..., LocalPlatform], 
     platform.scale_to(1)
 
     assert platform.current_workers() == 1
-    assert [(i.slot, i.pid, i.running) for i in platform.workers()] == [(0, pids[0], True)]
     assert alive(pids[0])
     assert not alive(pids[1]) and not alive(pids[2])
 
@@ -157,38 +156,38 @@ def test_scale_down_stops_newest_first(make: Callable[..., LocalPlatform], out: 
     platform.scale_to(2)
 
     assert marks(out, "term") == {pids[2]: 2}
-    assert [i.slot for i in platform.workers()] == [0, 1]
+    assert platform.current_workers() == 2 and alive(pids[0]) and alive(pids[1])
 
 
 def test_worker_ignoring_sigterm_is_killed_after_grace(
-    make: Callable[..., LocalPlatform], out: Path, caplog: pytest.LogCaptureFixture
+    make: Callable[..., LocalPlatform], out: Path
 ) -> None:
     """A worker that ignores SIGTERM gets SIGKILL once the grace period is over."""
     platform = make("stubborn", stop_grace_s=0.5)
     platform.scale_to(1)
     pid = ready(platform, out, 1)[0]
 
-    with caplog.at_level(logging.WARNING, logger="warmup_autoscaler.platforms.local"):
+    with capture_events(LOGGER) as events:
         platform.scale_to(0)
 
     assert marks(out, "term") == {pid: 0}
     assert not alive(pid)
-    assert f"worker pid {pid} outlived its 0.5 s grace; sending SIGKILL" in caplog.messages
+    assert {"event": "local_worker_killed", "log_level": "warning", "pid": pid, "graceS": 0.5} in (
+        events
+    )
 
 
-def test_workers_are_stopped_together(
-    make: Callable[..., LocalPlatform], out: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_workers_are_stopped_together(make: Callable[..., LocalPlatform], out: Path) -> None:
     """Workers stopped at once all get SIGTERM before any grace runs out (no one-by-one stop)."""
     platform = make("together", env={"SIBLINGS": "3"})
     platform.scale_to(3)
     pids = ready(platform, out, 3)
 
-    with caplog.at_level(logging.WARNING, logger="warmup_autoscaler.platforms.local"):
+    with capture_events(LOGGER) as events:
         platform.scale_to(0)
 
     assert marks(out, "term") == {pid: slot for slot, pid in pids.items()}
-    assert not any("SIGKILL" in m for m in caplog.messages)
+    assert not any(e["event"] == "local_worker_killed" for e in events)
 
 
 def test_worker_index_env_and_log_file(
@@ -203,7 +202,6 @@ def test_worker_index_env_and_log_file(
     for slot in (0, 1):
         assert marks(out, "ready")[pids[slot]] == slot
         log_path = log_dir / f"worker-{slot}.log"
-        assert platform.workers()[slot].log_path == log_path
         wait_until(lambda p=log_path: "stderr" in p.read_text())
         assert log_path.read_text().splitlines() == [
             f"worker {slot} says hello on stdout extra=yes",
@@ -213,26 +211,24 @@ def test_worker_index_env_and_log_file(
 
 @pytest.mark.parametrize(("mode", "code"), [("crash", 1), ("exit0", 0)])
 def test_exited_worker_is_restarted_with_doubling_backoff(
-    make: Callable[..., LocalPlatform],
-    out: Path,
-    caplog: pytest.LogCaptureFixture,
-    mode: str,
-    code: int,
+    make: Callable[..., LocalPlatform], out: Path, mode: str, code: int
 ) -> None:
     """A worker that exits on its own is restarted, counted, and logged with a doubling backoff."""
-    caplog.set_level(logging.INFO, logger="warmup_autoscaler.platforms.local")
-    platform = make(mode, restart_backoff_s=0.1, max_backoff_s=0.4)
-    platform.scale_to(1)
+    with capture_events(LOGGER) as events:
+        platform = make(mode, restart_backoff_s=0.1, max_backoff_s=0.4)
+        platform.scale_to(1)
 
-    wait_until(lambda: platform.workers()[0].restarts >= 4)
-    platform.scale_to(0)
+        def restarts() -> list[dict[str, object]]:
+            return [e for e in events if e["event"] == "local_worker_restarted"]
+
+        wait_until(lambda: len(restarts()) >= 4)
+        platform.scale_to(0)
 
     assert set(marks(out, "crash").values()) == {0}
-    exits = [m for m in caplog.messages if "exited" in m]
-    delays = [m.split(" restarting in ")[1] for m in exits[:4]]
-    assert delays == ["0.1 s", "0.2 s", "0.4 s", "0.4 s"]
-    assert all(f"exited with code {code};" in m for m in exits)
-    assert "worker 0 restarted as pid" in "\n".join(caplog.messages)
+    exits = [e for e in events if e["event"] == "local_worker_exited"]
+    assert [e["restartInS"] for e in exits[:4]] == [0.1, 0.2, 0.4, 0.4]
+    assert {(e["slot"], e["code"]) for e in exits} == {(0, code)}
+    assert [e["restarts"] for e in restarts()[:4]] == [1, 2, 3, 4]
 
 
 def test_close_stops_everything(make: Callable[..., LocalPlatform], out: Path) -> None:

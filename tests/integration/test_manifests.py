@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from warmup_autoscaler.config import Settings, env_name
+from warmup_autoscaler.config import all_env_names, load_settings
+from warmup_autoscaler.platforms.kubernetes import KubernetesSettings
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 FILES = ("auto-scaler-deployment.yaml", "warmup-deployment.yaml")
@@ -80,7 +81,7 @@ def test_the_files_hold_the_expected_objects() -> None:
 
 
 def test_role_grants_exactly_the_platforms_calls() -> None:
-    """The Role allows get/patch on the workers' scale and get on their status, nothing more."""
+    """The Role allows get/patch on the workers' scale subresource, nothing more."""
     role = one("Role", "warmup-auto-scaler-role")
     assert role["rules"] == [
         {
@@ -88,12 +89,6 @@ def test_role_grants_exactly_the_platforms_calls() -> None:
             "resources": ["deployments/scale"],
             "resourceNames": ["warmup-workers"],
             "verbs": ["get", "patch"],
-        },
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments/status"],
-            "resourceNames": ["warmup-workers"],
-            "verbs": ["get"],
         },
     ]
 
@@ -127,7 +122,7 @@ def test_config_points_the_platform_at_the_workers_deployment() -> None:
 
 def test_config_and_secret_keys_are_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every ConfigMap and Secret key is a setting's variable, and each value parses."""
-    known = {env_name(field) for field in Settings.model_fields}
+    known = set(all_env_names())
     data = one("ConfigMap", "warmup-auto-scaler-config")["data"]
     secret = one("Secret", "warmup-auto-scaler-secrets")
     assert set(secret["stringData"]) == {"DATABASE_URL", "AUTO_SCALER_ADMIN_TOKEN"}
@@ -139,9 +134,10 @@ def test_config_and_secret_keys_are_real_settings(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(key, raising=False)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.k8s_deployment_name == "warmup-workers"
-    assert settings.worker_drain_timeout_ms == DRAIN_TIMEOUT_S * 1000
+    settings = load_settings(None)
+    assert isinstance(settings.platform, KubernetesSettings)
+    assert settings.platform.deployment_name == "warmup-workers"
+    assert settings.worker.drain_timeout_ms == DRAIN_TIMEOUT_S * 1000
 
 
 def test_secret_holds_placeholders_and_says_to_replace_them() -> None:

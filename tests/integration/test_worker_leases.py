@@ -136,7 +136,7 @@ def test_one_worker_claims_up_to_its_capacity(fleet_db: Database) -> None:
     snap = fleet_snapshot(fleet_db, TTL_MS)
     assert (snap.live, snap.draining, snap.backlog, snap.active_mailboxes) == (1, 0, 70, 100)
     assert snap.workers[0].owned == 30
-    assert snap.to_dict()["workers"][0]["heartbeatAgeMs"] >= 0
+    assert snap.workers[0].heartbeat_age_ms >= 0
     assert count_live_workers(fleet_db, TTL_MS) == 1
 
 

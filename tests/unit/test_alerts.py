@@ -9,8 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support.logs import capture_events
-from warmup_autoscaler import alert_sinks, alerts, growth
-from warmup_autoscaler.alert_sinks import LogSink, safe_url, webhook_body
+from warmup_autoscaler import alerts
 from warmup_autoscaler.alerts import (
     AlertConfig,
     AlertEngine,
@@ -18,10 +17,14 @@ from warmup_autoscaler.alerts import (
     AlertStatus,
     CheckObservation,
     Severity,
-    alert_config_from_settings,
+    alert_config,
+    growth,
+    rules,
+    sinks,
 )
-from warmup_autoscaler.config import Settings
-from warmup_autoscaler.growth import Sample
+from warmup_autoscaler.alerts.growth import Sample
+from warmup_autoscaler.alerts.sinks import LogSink, safe_url, webhook_body
+from warmup_autoscaler.config import AlertSettings
 from warmup_autoscaler.policy import Decision, PolicyConfig, decide
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -299,22 +302,22 @@ def test_firing_lists_most_severe_then_oldest_for_the_api():
     }
 
 
-def test_config_from_settings_reads_alert_settings_with_defaults():
-    """Missing settings take their defaults; a SecretStr webhook URL is unwrapped."""
-    assert alert_config_from_settings(Settings(local_worker_command="true")) == AlertConfig()
-
-    @dataclass
-    class AlertSettings:
-        alert_webhook_url: SecretStr
-        alert_repeat_ms: int = 0
-        alert_failure_threshold: int = 5
-        alert_capacity_horizon_days: int = 30
-        alert_growth_window_days: int = 3
-        alert_on_scale: bool = True
-        alert_webhook_timeout_ms: int = 1500
-
+def test_config_from_settings_reads_alert_settings():
+    """The defaults give the default config; a SecretStr webhook URL is unwrapped."""
+    assert alert_config(AlertSettings(_env_file=None)) == AlertConfig()
     url = SecretStr("https://hooks.slack.com/services/T/B/x")
-    config = alert_config_from_settings(AlertSettings(alert_webhook_url=url))
+    config = alert_config(
+        AlertSettings(
+            _env_file=None,
+            webhook_url=url,
+            repeat_ms=0,
+            failure_threshold=5,
+            capacity_horizon_days=30,
+            growth_window_days=3,
+            on_scale=True,
+            webhook_timeout_ms=1500,
+        )
+    )
     assert config == AlertConfig(
         repeat=timedelta(0),
         failure_threshold=5,
@@ -388,7 +391,7 @@ def test_safe_url_keeps_only_scheme_and_host(url, shown):
     assert safe_url(url) == shown
 
 
-@pytest.mark.parametrize("module", [alerts, alert_sinks, growth])
+@pytest.mark.parametrize("module", [alerts, rules, sinks, growth])
 def test_exported_members(module):
     """Each alert module exports exactly what it documents, and each name exists."""
     assert all(hasattr(module, name) for name in module.__all__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warmup_autoscaler.config import flap_warning, load_settings
+from warmup_autoscaler.config import load_settings
 from warmup_autoscaler.errors import ConfigError
 
 CMD = {"AUTO_SCALER_LOCAL_WORKER_COMMAND": "sleep 1000"}
@@ -26,17 +26,17 @@ def clean_env(monkeypatch, tmp_path):
 def test_seed_defaults():
     """With nothing set, every variable has the seed's default."""
     s = load_settings()
-    assert s.enabled is True
-    assert s.check_interval_ms == 300_000
-    assert s.mailboxes_per_worker == 1000
-    assert (s.min_workers, s.max_workers) == (1, 100)
-    assert (s.scale_up_threshold, s.scale_down_threshold) == (0.8, 0.3)
-    assert (s.scale_up_cooldown_ms, s.scale_down_cooldown_ms) == (300_000, 600_000)
-    assert s.platform == "local"
-    assert s.scaling_mode == "step" and s.max_step == 10
-    assert s.database_url == "sqlite:///./warmup.db"
-    assert s.mailbox_query == "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
-    assert (s.api_host, s.api_port) == ("127.0.0.1", 3001)
+    assert s.daemon.enabled is True
+    assert s.daemon.check_interval_ms == 300_000
+    assert s.policy.mailboxes_per_worker == 1000
+    assert (s.policy.min_workers, s.policy.max_workers) == (1, 100)
+    assert (s.policy.scale_up_threshold, s.policy.scale_down_threshold) == (0.8, 0.3)
+    assert (s.policy.scale_up_cooldown_ms, s.policy.scale_down_cooldown_ms) == (300_000, 600_000)
+    assert s.daemon.platform == "local"
+    assert s.policy.scaling_mode == "step" and s.policy.max_step == 10
+    assert s.database.database_url == "sqlite:///./warmup.db"
+    assert s.database.mailbox_query == "SELECT COUNT(*) FROM mailboxes WHERE status = 'active'"
+    assert (s.api.host, s.api.port) == ("127.0.0.1", 3001)
 
 
 SEED_ENV = """\
@@ -66,17 +66,17 @@ def test_seed_env_file_as_written(tmp_path):
     """The seed's `.env` block, inline comments included, loads as written."""
     (tmp_path / ".env").write_text(SEED_ENV)
     s = load_settings()
-    assert s.scale_up_threshold == 0.7
-    assert s.check_interval_ms == 300_000
-    assert s.scale_up_cooldown_ms == 180_000
-    assert s.platform == "manual"
+    assert s.policy.scale_up_threshold == 0.7
+    assert s.daemon.check_interval_ms == 300_000
+    assert s.policy.scale_up_cooldown_ms == 180_000
+    assert s.daemon.platform == "manual"
 
 
 def test_environment_wins_over_env_file(tmp_path, monkeypatch):
     """A variable set in the environment overrides the same one in `.env`."""
     (tmp_path / ".env").write_text("AUTO_SCALER_MAX_WORKERS=7\n")
     monkeypatch.setenv("AUTO_SCALER_MAX_WORKERS", "9")
-    assert load_settings().max_workers == 9
+    assert load_settings().policy.max_workers == 9
 
 
 BAD = [
@@ -150,7 +150,7 @@ def test_postgres_urls_use_psycopg3(monkeypatch):
     """postgres:// and postgresql:// URLs are mapped to the psycopg 3 driver."""
     monkeypatch.setenv("DATABASE_URL", "postgres://u:secret@db:5432/warmup")
     s = load_settings()
-    assert s.sqlalchemy_url == "postgresql+psycopg://u:secret@db:5432/warmup"
+    assert s.database.sqlalchemy_url == "postgresql+psycopg://u:secret@db:5432/warmup"
     assert "secret" not in str(s.public_dict())
 
 
@@ -170,7 +170,7 @@ def test_flap_warning(monkeypatch, up, down, warns):
     """Thresholds with up <= 2 x down are flagged as flap-prone; the seed's defaults are not."""
     monkeypatch.setenv("AUTO_SCALER_SCALE_UP_THRESHOLD", up)
     monkeypatch.setenv("AUTO_SCALER_SCALE_DOWN_THRESHOLD", down)
-    warning = flap_warning(load_settings())
+    warning = load_settings().policy.flap_warning()
     assert (warning is not None) == warns
     if warns:
         assert f"AUTO_SCALER_SCALE_UP_THRESHOLD={up}" in warning

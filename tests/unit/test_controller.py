@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warmup_autoscaler.config import Settings
+from tests.support.settings import make_settings
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import CountError, PlatformError, StoreError
 from warmup_autoscaler.store.state import CheckRecord, ScalerState
+from warmup_autoscaler.wire import status_json
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -73,8 +74,13 @@ class Clock:
         return self.now
 
 
+def status_of(c: Controller) -> dict:
+    """The status as the API serializes it, at the controller's own clock."""
+    return status_json(c.status, c.clock())
+
+
 def make(counter, platform, journal=None, clock=None, **env):
-    settings = Settings(local_worker_command="true", **env)
+    settings = make_settings(local_worker_command="true", **env)
     return Controller(
         settings=settings,
         counter=counter,
@@ -100,7 +106,7 @@ def test_scale_up_is_executed_journaled_and_reported():
         2,
         True,
     )
-    status = c.status()
+    status = status_of(c)
     assert status["currentWorkers"] == 2
     assert status["utilizationPercent"] == 42.5
     assert status["canScaleUp"] is False
@@ -115,7 +121,7 @@ def test_failed_count_scales_nothing_and_sets_last_error():
     result = asyncio.run(c.check())
     assert result.decision is None and not result.success
     assert platform.calls == []
-    assert c.status()["lastError"] == "cannot connect to the database"
+    assert status_of(c)["lastError"] == "cannot connect to the database"
     assert journal.records[0].error == "cannot connect to the database"
 
 
@@ -140,7 +146,7 @@ def test_failed_platform_call_keeps_cooldowns_and_reports():
     assert not result.executed and result.error == "docker socket not found"
     assert result.decision is not None and result.decision.action.value == "scale-up"
     assert journal.state.last_scale_up_at is None
-    assert c.status()["lastError"] == "docker socket not found"
+    assert status_of(c)["lastError"] == "docker socket not found"
 
 
 def test_disabled_computes_but_never_executes():
@@ -187,11 +193,11 @@ def test_journal_outage_keeps_records_until_it_is_back():
     c = make(FakeCounter(500), FakePlatform(1), journal)
     asyncio.run(c.check())
     asyncio.run(c.check())
-    assert "could not write the journal (2 checks kept" in c.status()["lastError"]
+    assert "could not write the journal (2 checks kept" in status_of(c)["lastError"]
     journal.broken = False
     asyncio.run(c.check())
     assert len(journal.records) == 3
-    assert c.status()["lastError"] is None
+    assert status_of(c)["lastError"] is None
 
 
 class GatedJournal(FakeJournal):
@@ -221,7 +227,7 @@ def test_deferred_journal_is_written_in_order_before_the_next_check():
     async def run():
         first = await c.check("interval", wait_journal=False)
         assert journal.records == []  # the write is waiting at the gate, the result is out
-        assert c.status()["lastDecision"]["action"] == "no-change"
+        assert status_of(c)["lastDecision"]["action"] == "no-change"
         second = asyncio.create_task(c.check("api", wait_journal=False))
         await asyncio.sleep(0.05)
         assert not second.done()  # waits for the first check's write
@@ -248,21 +254,21 @@ def test_deferred_check_that_scaled_saves_its_cooldown_before_returning():
 
 
 def test_deferred_journal_failure_shows_in_status_and_clears_when_back():
-    """A failed deferred write sets lastError (and a new status version); a later write clears it."""
+    """A failed deferred write sets lastError (in a new status); a later write clears it."""
     journal = FakeJournal(broken=True)
     c = make(FakeCounter(500), FakePlatform(1), journal)
 
     async def run():
         await c.check(wait_journal=False)
-        version = c.version
+        before = c.status
         await c.flush()
-        assert c.version == version + 1
-        assert "could not write the journal (1 checks kept" in c.status()["lastError"]
+        assert c.status is not before
+        assert "could not write the journal (1 checks kept" in status_of(c)["lastError"]
         journal.broken = False
         await c.check(wait_journal=False)  # still reports the outage: its own row is queued
-        assert "could not write the journal" in c.status()["lastError"]
+        assert "could not write the journal" in status_of(c)["lastError"]
         await c.flush()
-        assert c.status()["lastError"] is None
+        assert status_of(c)["lastError"] is None
 
     asyncio.run(run())
     assert len(journal.records) == 2
@@ -286,4 +292,4 @@ def test_a_failed_check_keeps_its_own_error_over_the_journals():
     journal = FakeJournal(broken=True)
     c = make(FakeCounter(CountError("cannot connect to the database")), FakePlatform(1), journal)
     asyncio.run(c.check(wait_journal=True))
-    assert c.status()["lastError"] == "cannot connect to the database"
+    assert status_of(c)["lastError"] == "cannot connect to the database"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from warmup_autoscaler import growth
-from warmup_autoscaler.growth import (
+from warmup_autoscaler.alerts import growth
+from warmup_autoscaler.alerts.growth import (
     MAX_WINDOW_SAMPLES,
     Growth,
     Sample,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from tests.unit.test_controller import Clock, FakeCounter, FakeJournal, FakePlatform, make
+from tests.unit.test_controller import (
+    Clock,
+    FakeCounter,
+    FakeJournal,
+    FakePlatform,
+    make,
+    status_of,
+)
 
 COUNTS = [850, 1800, 3200, 3200, 1200, 400, 100, 2500]
 
@@ -64,12 +71,12 @@ def test_pause_holds_execution_until_resumed():
     held = asyncio.run(c.check())
     assert held.decision.action.value == "scale-up"
     assert (held.executed, held.skipped, platform.calls) == (False, "paused", [])
-    status = c.status()
+    status = status_of(c)
     assert status["paused"] == {"paused": True, "until": None, "reason": "maintenance"}
     asyncio.run(c.resume())
     done = asyncio.run(c.check())
     assert done.executed and platform.calls == [2]
-    assert c.status()["paused"]["paused"] is False
+    assert status_of(c)["paused"]["paused"] is False
 
 
 def test_timed_pause_expires_by_itself():

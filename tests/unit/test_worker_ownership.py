@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import warmup_autoscaler.worker as worker_pkg
 from warmup_autoscaler.store.workers import FleetSnapshot, WorkerStatus
+from warmup_autoscaler.wire import fleet_json
 from warmup_autoscaler.worker import WorkerIdentity, fair_target, pick_excess
 
 
@@ -85,7 +86,7 @@ def test_fleet_snapshot_to_dict_is_camel_case() -> None:
         backlog=4,
         active_mailboxes=7,
     )
-    assert snap.to_dict() == {
+    assert fleet_json(snap) == {
         "workers": [
             {
                 "id": "i",

@@ -16,11 +16,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from warmup_autoscaler import __version__
+from warmup_autoscaler.alerts import Alerting
 from warmup_autoscaler.api.auth import admin_dependency
 from warmup_autoscaler.api.history import history_router
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.metrics import Metrics
+from warmup_autoscaler.status import Status
 from warmup_autoscaler.store.history import HistoryStore
+from warmup_autoscaler.wire import status_json
 
 __all__ = ["create_app"]
 
@@ -37,20 +41,21 @@ class PauseRequest(BaseModel):
 
 
 class _StatusCache:
-    """The status body as bytes, rebuilt when the controller changes or after `STATUS_TTL_S`."""
+    """The status body as bytes, serialized again for a new `Status` or after `STATUS_TTL_S`."""
 
     def __init__(self, controller: Controller) -> None:
         self._controller = controller
         self._body = b""
         self._built_at = -STATUS_TTL_S
-        self._version = -1
+        self._status: Status | None = None
 
     def body(self) -> bytes:
         now = time.monotonic()
-        version = self._controller.version
-        if version != self._version or now - self._built_at >= STATUS_TTL_S:
-            self._body = json.dumps(self._controller.status(), separators=(",", ":")).encode()
-            self._built_at, self._version = now, version
+        current = self._controller.status
+        if current is not self._status or now - self._built_at >= STATUS_TTL_S:
+            body = status_json(current, self._controller.clock())
+            self._body = json.dumps(body, separators=(",", ":")).encode()
+            self._built_at, self._status = now, current
         return self._body
 
 
@@ -58,14 +63,15 @@ def create_app(
     controller: Controller,
     *,
     history: HistoryStore | None = None,
-    metrics: Any = None,
+    metrics: Metrics | None = None,
+    alerting: Alerting | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="warmup-autoscaler",
         version=__version__,
         description="Scales warmup workers to the number of active mailboxes.",
     )
-    admin = Depends(admin_dependency(controller.settings.admin_token))
+    admin = Depends(admin_dependency(controller.settings.api.admin_token))
 
     status_cache = _StatusCache(controller)
 
@@ -100,7 +106,7 @@ def create_app(
             await controller.pause(minutes=request.minutes, reason=request.reason)
         except AutoscalerError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
-        return {"success": True, "paused": controller.status()["paused"]}
+        return {"success": True, "paused": _paused(controller)}
 
     @app.post(f"{PREFIX}/resume", dependencies=[admin])
     async def resume() -> dict[str, Any]:
@@ -109,14 +115,14 @@ def create_app(
             await controller.resume()
         except AutoscalerError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
-        return {"success": True, "paused": controller.status()["paused"]}
+        return {"success": True, "paused": _paused(controller)}
 
     @app.get(f"{PREFIX}/alerts")
     def get_alerts() -> dict[str, Any]:
         """Alerts firing now (most severe first) and the mailbox growth projection."""
-        projection = controller.alerts.projection
+        projection = alerting.projection if alerting else None
         return {
-            "firing": controller.firing_alerts(),
+            "firing": [a.to_dict() for a in controller.status.alerts],
             "growth": projection.to_dict() if projection else None,
         }
 
@@ -150,3 +156,7 @@ def create_app(
         }
 
     return app
+
+
+def _paused(controller: Controller) -> Any:
+    return status_json(controller.status, controller.clock())["paused"]

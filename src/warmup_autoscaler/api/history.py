@@ -11,35 +11,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from warmup_autoscaler.controller import utc_now
 from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.history import HistoryStore
-from warmup_autoscaler.store.state import CheckRecord
+from warmup_autoscaler.wire import check_json, iso, sample_json
 
-__all__ = ["WINDOWS", "check_dict", "history_router"]
+__all__ = ["WINDOWS", "history_router"]
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
-
-
-def check_dict(c: CheckRecord) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "checkedAt": _iso(c.checked_at),
-        "trigger": c.trigger,
-        "action": c.action,
-        "currentWorkers": c.current_workers,
-        "targetWorkers": c.target_workers,
-        "optimalWorkers": c.optimal_workers,
-        "mailboxCount": c.mailbox_count,
-        "utilizationPercent": c.utilization_percent,
-        "reason": c.reason,
-        "executed": c.executed,
-        "skipped": c.skipped,
-        "dryRun": c.skipped == "dry-run",
-        "error": c.error,
-        "durationMs": c.duration_ms,
-    }
 
 
 def _unavailable(exc: StoreError) -> HTTPException:
@@ -70,7 +46,7 @@ def history_router(history: HistoryStore, prefix: str) -> APIRouter:
         except StoreError as exc:
             raise _unavailable(exc) from exc
         next_before = items[-1].id if len(items) == limit else None
-        return {"items": [check_dict(c) for c in items], "nextBefore": next_before}
+        return {"items": [check_json(c) for c in items], "nextBefore": next_before}
 
     @router.get("/samples")
     async def get_samples(window: Literal["24h", "7d", "30d"] = "24h") -> dict[str, Any]:
@@ -84,22 +60,12 @@ def history_router(history: HistoryStore, prefix: str) -> APIRouter:
             raise _unavailable(exc) from exc
         return {
             "window": window,
-            "since": _iso(since),
-            "until": _iso(until),
-            "points": [
-                {
-                    "t": _iso(p.sampled_at),
-                    "mailboxes": p.mailboxes,
-                    "workers": p.workers,
-                    "capacity": p.capacity,
-                    "utilizationPercent": p.utilization_percent,
-                    "backlog": p.backlog,
-                }
-                for p in points
-            ],
+            "since": iso(since),
+            "until": iso(until),
+            "points": [sample_json(p) for p in points],
             "events": [
                 {
-                    "t": _iso(e.checked_at),
+                    "t": iso(e.checked_at),
                     "action": e.action,
                     "from": e.current_workers,
                     "to": e.target_workers,

@@ -8,23 +8,45 @@ or quoting can inject anything. The current count comes from `AUTO_SCALER_CURREN
 
 from __future__ import annotations
 
-import logging
 import re
 import shlex
 import subprocess
 from collections.abc import Callable
+from typing import Self
 
+from warmup_autoscaler.config.base import Problem
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, TimeoutSettings
 from warmup_autoscaler.platforms.process import run_bounded
 
-__all__ = ["PLACEHOLDER", "CommandPlatform"]
+__all__ = ["PLACEHOLDER", "CommandPlatform", "CommandSettings"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PLACEHOLDER = "{replicas}"
-SCALE_VAR = "AUTO_SCALER_SCALE_COMMAND"
-CURRENT_VAR = "AUTO_SCALER_CURRENT_WORKERS_COMMAND"
-TIMEOUT_VAR = "AUTO_SCALER_PLATFORM_COMMAND_TIMEOUT_MS"
+
+
+class CommandSettings(TimeoutSettings):
+    """AUTO_SCALER_SCALE_COMMAND (a template with {replicas}) and how to read the count."""
+
+    scale_command: str | None = None
+    current_workers_command: str | None = None  # prints a number; unset: the worker registry
+
+    def problems(self) -> list[Problem]:
+        if PLACEHOLDER in (self.scale_command or ""):
+            return []
+        example = f"{self.env_name('scale_command')}='pm2 scale warmup-worker {PLACEHOLDER}'"
+        required = (
+            f"is required with AUTO_SCALER_PLATFORM=command and must contain {PLACEHOLDER} "
+            f"(e.g. {example})"
+        )
+        return [Problem("scale_command", required)]
+
+
+SCALE_VAR = CommandSettings.env_name("scale_command")
+CURRENT_VAR = CommandSettings.env_name("current_workers_command")
+TIMEOUT_VAR = CommandSettings.env_name("platform_command_timeout_ms")
 
 
 def _split(command: str, var: str) -> list[str]:
@@ -37,11 +59,12 @@ def _split(command: str, var: str) -> list[str]:
     return argv
 
 
-class CommandPlatform:
+class CommandPlatform(BasePlatform[CommandSettings]):
     """Runs `scale_command` to set the count; reads it with `current_workers_command` or
     `live_workers`. Each run is limited to `timeout_s`; its whole process group is killed then."""
 
     name = "command"
+    settings_class = CommandSettings
 
     def __init__(
         self,
@@ -71,6 +94,16 @@ class CommandPlatform:
         self._live_workers = live_workers
         self._timeout_s = timeout_s
 
+    @classmethod
+    def from_settings(cls, settings: CommandSettings, context: PlatformContext) -> Self:
+        current = settings.current_workers_command
+        return cls(
+            scale_command=settings.scale_command or "",
+            current_workers_command=current,
+            live_workers=None if current and current.strip() else context.live_workers,
+            timeout_s=settings.timeout_s,
+        )
+
     def current_workers(self) -> int:
         if self._current_argv is None:
             assert self._live_workers is not None  # guaranteed by __init__
@@ -92,12 +125,10 @@ class CommandPlatform:
             )
         return int(out)
 
-    def scale_to(self, workers: int) -> None:
-        if workers < 0:
-            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
+    def _scale_to(self, workers: int) -> None:
         argv = [arg.replace(PLACEHOLDER, str(workers)) for arg in self._scale_argv]
         self._run(argv, SCALE_VAR)
-        log.info("command platform: `%s` done", shlex.join(argv))
+        log.info("scale_command_done", command=shlex.join(argv))
 
     def _run(self, argv: list[str], var: str) -> str:
         """Run `argv` without a shell; its stdout, or a PlatformError quoting it and the cause."""
@@ -124,5 +155,5 @@ class CommandPlatform:
             how = f"exited with code {code}" if code > 0 else f"was killed by signal {-code}"
             raise PlatformError(f"{var}: `{shown}` {how}: {detail}")
         if out.strip():
-            log.debug("command platform: `%s` printed %r", shown, out.strip()[:200])
+            log.debug("platform_command_output", command=shown, output=out.strip()[:200])
         return out

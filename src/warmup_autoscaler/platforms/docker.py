@@ -9,88 +9,60 @@ and v1 (`docker-compose`) both work.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shlex
 import socket
 import subprocess
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
-import docker
-import requests
-from docker.errors import DockerException, NotFound
+from docker.errors import NotFound
+from pydantic_settings import SettingsConfigDict
 
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, TimeoutSettings
+from warmup_autoscaler.platforms.docker_engine import ENGINE_ERRORS, Engine, engine_error
 from warmup_autoscaler.platforms.process import run_bounded
 
 __all__ = [
     "COUNTED_STATES",
     "ComposeCommand",
     "DockerComposePlatform",
+    "DockerSettings",
     "compose_project_name",
-    "engine_client",
-    "engine_error",
     "find_compose_command",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
-FILE_VAR = "AUTO_SCALER_DOCKER_COMPOSE_FILE"
-PROJECT_VAR = "AUTO_SCALER_DOCKER_PROJECT"
-SERVICE_VAR = "AUTO_SCALER_DOCKER_SERVICE_NAME"
-COMMAND_VAR = "AUTO_SCALER_DOCKER_COMPOSE_COMMAND"
-TIMEOUT_VAR = "AUTO_SCALER_PLATFORM_COMMAND_TIMEOUT_MS"
+
+class DockerSettings(TimeoutSettings):
+    """AUTO_SCALER_DOCKER_*: the Compose file, project and service the docker platform scales."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_DOCKER_")
+
+    compose_file: Path = Path("docker-compose.auto-scale.yml")
+    project: str | None = None  # default: Compose's own (see DockerComposePlatform)
+    service_name: str = "warmup-worker"
+    compose_command: str | None = None  # found automatically: `docker compose` or v1
+
+
+FILE_VAR = DockerSettings.env_name("compose_file")
+PROJECT_VAR = DockerSettings.env_name("project")
+SERVICE_VAR = DockerSettings.env_name("service_name")
+COMMAND_VAR = DockerSettings.env_name("compose_command")
+TIMEOUT_VAR = DockerSettings.env_name("platform_command_timeout_ms")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Containers that count as workers: running, or crashed and about to be restarted by their
 # restart policy. Exited containers do no work; a scale-up through Compose starts them first.
 COUNTED_STATES = ("running", "restarting")
 OUTPUT_TAIL_CHARS = 1500
-
-
-def engine_error(exc: BaseException, doing: str) -> PlatformError:
-    """A PlatformError for a Docker SDK failure that says what to check (the seed's checklist)."""
-    host = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-    text = f"{exc!r} {exc}"
-    if "No such file or directory" in text or "FileNotFoundError" in text:
-        return PlatformError(
-            f"cannot {doing}: no Docker Engine socket at {host}. Is Docker running (`docker ps`)? "
-            "In a container, mount the socket (-v /var/run/docker.sock:/var/run/docker.sock) and "
-            "check `ls -la /var/run/docker.sock`; if the workers do not run in Docker, choose "
-            "another platform (`grep AUTO_SCALER_PLATFORM .env`)"
-        )
-    if "Permission denied" in text or "PermissionError" in text:
-        return PlatformError(
-            f"cannot {doing}: permission denied on the Docker Engine socket {host}. Run the "
-            "auto-scaler as root or as a member of the socket's group (`ls -la "
-            "/var/run/docker.sock`; `docker ps` must work for that user)"
-        )
-    if "Connection refused" in text or "ConnectionRefusedError" in text:
-        return PlatformError(
-            f"cannot {doing}: the Docker Engine at {host} refused the connection. Is Docker "
-            "running (`docker ps`)? Check DOCKER_HOST"
-        )
-    return PlatformError(f"cannot {doing}: Docker Engine error: {exc}")
-
-
-def engine_client(timeout_s: float) -> docker.DockerClient:
-    """A client for the Engine DOCKER_HOST names (default: the local socket), version checked."""
-    host = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-    if host.startswith("unix://"):
-        try:  # before the SDK, whose failed connect leaves its socket unclosed
-            os.stat(host.removeprefix("unix://"))
-        except OSError as exc:
-            raise engine_error(exc, "connect to the Docker Engine") from exc
-    try:
-        return docker.from_env(timeout=max(1, round(timeout_s)))
-    except (DockerException, requests.RequestException, OSError) as exc:
-        raise engine_error(exc, "connect to the Docker Engine") from exc
 
 
 def compose_project_name(name: str) -> str:
@@ -187,7 +159,7 @@ def _stamp(path: Path) -> _Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-class DockerComposePlatform:
+class DockerComposePlatform(BasePlatform[DockerSettings]):
     """Scales `service` of the Compose project `project` defined by `compose_file`.
 
     Nothing is contacted before the first call. The project defaults to what Compose itself uses:
@@ -198,6 +170,7 @@ class DockerComposePlatform:
     """
 
     name = "docker"
+    settings_class = DockerSettings
 
     def __init__(
         self,
@@ -222,25 +195,27 @@ class DockerComposePlatform:
                 )
         self._configured_command = compose_command
         self._timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._client: docker.DockerClient | None = None
+        self._engine = Engine(timeout_s)
         self._command: ComposeCommand | None = None
         self._services: tuple[tuple[_Stamp, _Stamp], tuple[str, ...]] | None = None
 
-    @property
-    def compose_file(self) -> Path:
-        return self._file
+    @classmethod
+    def from_settings(cls, settings: DockerSettings, context: PlatformContext) -> Self:
+        return cls(
+            compose_file=settings.compose_file,
+            service=settings.service_name,
+            project=settings.project,
+            compose_command=settings.compose_command,
+            timeout_s=settings.timeout_s,
+        )
 
     def close(self) -> None:
         """Close the Engine connection (idempotent); the next call opens a new one."""
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self._engine.close()
 
     def current_workers(self) -> int:
-        with self._lock:
-            engine = self._engine()
+        with self._engine.lock:
+            engine = self._engine.client()
             self._check_service()
             filters = {
                 "label": [
@@ -251,16 +226,14 @@ class DockerComposePlatform:
             }
             try:
                 containers = engine.api.containers(all=True, filters=filters)
-            except (DockerException, requests.RequestException, OSError) as exc:
+            except ENGINE_ERRORS as exc:
                 raise engine_error(exc, f"list the containers of service {self._service}") from exc
             return sum(1 for c in containers if c.get("State") in COUNTED_STATES)
 
-    def scale_to(self, workers: int) -> None:
+    def _scale_to(self, workers: int) -> None:
         """Run Compose to scale; returns once Compose has started or removed the containers."""
-        if workers < 0:
-            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
-        with self._lock:
-            self._engine()  # a clear message when the Engine cannot be reached, before Compose's
+        with self._engine.lock:
+            self._engine.client()  # a clear message when the Engine cannot be reached, before Compose's
             self._check_service()
             svc = self._service
             self._compose(
@@ -287,7 +260,7 @@ class DockerComposePlatform:
                     f"no Compose project name can be made of {raw!r} (from {source}); set "
                     f"{PROJECT_VAR}"
                 )
-            log.info("docker platform: Compose project %r (from %s)", self._project, source)
+            log.info("compose_project", project=self._project, source=source)
         return self._project
 
     def _default_project(self) -> tuple[str, str]:
@@ -309,25 +282,20 @@ class DockerComposePlatform:
         if not Path("/.dockerenv").exists():
             return None
         try:
-            me = self._engine().containers.get(socket.gethostname())
+            me = self._engine.client().containers.get(socket.gethostname())
         except NotFound:
             return None
-        except (DockerException, requests.RequestException, OSError) as exc:
+        except ENGINE_ERRORS as exc:
             raise engine_error(exc, "inspect the auto-scaler's own container") from exc
         project = me.labels.get(PROJECT_LABEL)
         return str(project) if project else None
-
-    def _engine(self) -> docker.DockerClient:
-        if self._client is None:
-            self._client = engine_client(self._timeout_s)
-        return self._client
 
     def _compose_command(self) -> ComposeCommand:
         if self._command is None:
             self._command = find_compose_command(
                 self._configured_command, timeout_s=min(self._timeout_s, 30.0)
             )
-            log.info("docker platform: using %s (Compose %s)", self._command, self._command.version)
+            log.info("compose_command", command=str(self._command), version=self._command.version)
         return self._command
 
     def _check_service(self) -> None:

@@ -8,25 +8,45 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from collections.abc import Iterator
+from typing import Self
 
 import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException, OpenApiException
 from kubernetes.config import ConfigException
+from pydantic_settings import SettingsConfigDict
 
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, TimeoutSettings
 
-__all__ = ["ROLE_BINDING_NAME", "ROLE_NAME", "KubernetesPlatform", "load_api_client"]
+__all__ = [
+    "ROLE_BINDING_NAME",
+    "ROLE_NAME",
+    "KubernetesPlatform",
+    "KubernetesSettings",
+    "load_api_client",
+]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ROLE_NAME = "warmup-auto-scaler-role"  # as in k8s/auto-scaler-deployment.yaml
 ROLE_BINDING_NAME = "warmup-auto-scaler-binding"
-DEPLOYMENT_VAR = "AUTO_SCALER_K8S_DEPLOYMENT_NAME"
-NAMESPACE_VAR = "AUTO_SCALER_K8S_NAMESPACE"
+
+
+class KubernetesSettings(TimeoutSettings):
+    """AUTO_SCALER_K8S_*: the workers' Deployment and its namespace."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_K8S_")
+
+    deployment_name: str = "warmup-workers"
+    namespace: str = "default"
+
+
+DEPLOYMENT_VAR = KubernetesSettings.env_name("deployment_name")
+NAMESPACE_VAR = KubernetesSettings.env_name("namespace")
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -58,14 +78,14 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(configuration=from_file)
 
 
-class KubernetesPlatform:
+class KubernetesPlatform(BasePlatform[KubernetesSettings]):
     """Reads and sets `spec.replicas` of one Deployment's scale subresource.
 
-    `current_workers()` is the desired count (what `scale_to` set, or someone with kubectl);
-    `ready_workers()` is how many of those pods are ready, for the status API.
+    `current_workers()` is the desired count (what `scale_to` set, or someone with kubectl).
     """
 
     name = "kubernetes"
+    settings_class = KubernetesSettings
 
     def __init__(
         self,
@@ -83,6 +103,14 @@ class KubernetesPlatform:
         self._apps = client.AppsV1Api(self._api_client)
         # A (connect, read) pair: older clients silently ignore a float given alone.
         self._timeout = (request_timeout_s, request_timeout_s)
+
+    @classmethod
+    def from_settings(cls, settings: KubernetesSettings, context: PlatformContext) -> Self:
+        return cls(
+            deployment=settings.deployment_name,
+            namespace=settings.namespace,
+            request_timeout_s=settings.timeout_s,
+        )
 
     @property
     def host(self) -> str:
@@ -103,18 +131,7 @@ class KubernetesPlatform:
         spec = scale.spec
         return int(spec.replicas or 0) if spec is not None else 0
 
-    def ready_workers(self) -> int:
-        """How many pods of the Deployment are ready (its `status.readyReplicas`)."""
-        with self._wrap("read the status of"):
-            deployment = self._apps.read_namespaced_deployment_status(
-                self.deployment, self.namespace, _request_timeout=self._timeout
-            )
-        status = deployment.status
-        return int(status.ready_replicas or 0) if status is not None else 0
-
-    def scale_to(self, workers: int) -> None:
-        if workers < 0:
-            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
+    def _scale_to(self, workers: int) -> None:
         with self._wrap("scale"):
             self._apps.patch_namespaced_deployment_scale(
                 self.deployment,
@@ -123,7 +140,10 @@ class KubernetesPlatform:
                 _request_timeout=self._timeout,
             )
         log.info(
-            "kubernetes: deployment %s/%s scaled to %d", self.namespace, self.deployment, workers
+            "deployment_scaled",
+            namespace=self.namespace,
+            deployment=self.deployment,
+            workers=workers,
         )
 
     @contextlib.contextmanager
@@ -150,7 +170,7 @@ class KubernetesPlatform:
             return (
                 f"Kubernetes API refused to {what} (403 Forbidden: {detail}); the auto-scaler's "
                 f"ServiceAccount needs the Role {ROLE_NAME} (get and patch on deployments/scale, "
-                f"get on deployments/status, resourceNames [{self.deployment}], namespace "
+                f"resourceNames [{self.deployment}], namespace "
                 f"{self.namespace}) bound to it by the RoleBinding {ROLE_BINDING_NAME}; "
                 "apply k8s/auto-scaler-deployment.yaml"
             )

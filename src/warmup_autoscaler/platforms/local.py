@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,18 +20,47 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from warmup_autoscaler.config import WORKER_INDEX_VAR
+from warmup_autoscaler.config.base import Problem
+from warmup_autoscaler.config.groups import split_command
 from warmup_autoscaler.errors import PlatformError
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, PlatformSettings
 
-__all__ = ["STABLE_RUN_S", "LocalPlatform", "WorkerInfo"]
+__all__ = ["STABLE_RUN_S", "LocalPlatform", "LocalSettings", "default_worker_command"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 STABLE_RUN_S = 30.0  # a worker that ran this long before exiting restarts after the initial backoff
 STOP_POLL_S = 0.02  # how often a stop checks whether the signalled workers are gone
-COMMAND_VAR = "AUTO_SCALER_LOCAL_WORKER_COMMAND"
-LOG_DIR_VAR = "AUTO_SCALER_LOCAL_LOG_DIR"
 _PR_SET_PDEATHSIG = 1
+
+
+class LocalSettings(PlatformSettings):
+    """AUTO_SCALER_LOCAL_*: the command that starts one worker, its logs, stop and restart."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_LOCAL_")
+
+    worker_command: str | None = None  # default: `warmup-autoscaler worker` (this Python)
+    log_dir: Path = Path("./logs")
+    stop_grace_ms: int = Field(30_000, ge=0)
+    restart_backoff_ms: int = Field(1000, gt=0)
+
+    def problems(self) -> list[Problem]:
+        command = self.worker_command
+        problem = split_command(command) if command and command.strip() else None
+        return [Problem("worker_command", problem)] if problem else []
+
+
+def default_worker_command() -> list[str]:
+    """`warmup-autoscaler worker` with this interpreter: the default local worker."""
+    return [sys.executable, "-m", "warmup_autoscaler", "worker"]
+
 
 if sys.platform == "linux":
     _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -43,17 +72,6 @@ if sys.platform == "linux":
     _PREEXEC: Callable[[], None] | None = _die_with_daemon
 else:
     _PREEXEC = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerInfo:
-    """One worker slot as the status API shows it; `pid` is None while it waits to restart."""
-
-    slot: int
-    pid: int | None
-    restarts: int
-    log_path: Path
-    running: bool
 
 
 @dataclass(kw_only=True)
@@ -74,10 +92,24 @@ class _Job:
     error: PlatformError | None = None
 
 
-class LocalPlatform:
+class LocalPlatform(BasePlatform[LocalSettings]):
     """Runs `command` per slot 0..n-1; restarts crashed workers with backoff; stops newest first."""
 
     name = "local"
+    settings_class = LocalSettings
+    supervises_workers = True
+
+    @classmethod
+    def from_settings(cls, settings: LocalSettings, context: PlatformContext) -> Self:
+        command = settings.worker_command
+        return cls(
+            command=shlex.split(command)
+            if command and command.strip()
+            else default_worker_command(),
+            log_dir=settings.log_dir,
+            stop_grace_s=settings.stop_grace_ms / 1000,
+            restart_backoff_s=settings.restart_backoff_ms / 1000,
+        )
 
     def __init__(
         self,
@@ -91,7 +123,9 @@ class LocalPlatform:
         poll_interval_s: float = 0.2,
     ) -> None:
         if not command:
-            raise PlatformError(f"the worker command is empty; set {COMMAND_VAR}")
+            raise PlatformError(
+                f"the worker command is empty; set {LocalSettings.env_name('worker_command')}"
+            )
         self._command = list(command)
         self._log_dir = log_dir
         self._stop_grace_s = stop_grace_s
@@ -137,24 +171,8 @@ class LocalPlatform:
         with self._lock:
             return len(self._slots)
 
-    def workers(self) -> list[WorkerInfo]:
-        """A snapshot of every slot, lowest first."""
-        with self._lock:
-            return [
-                WorkerInfo(
-                    slot=s.index,
-                    pid=s.proc.pid if s.proc else None,
-                    restarts=s.restarts,
-                    log_path=s.log_path,
-                    running=s.proc is not None and s.proc.poll() is None,
-                )
-                for s in sorted(self._slots.values(), key=lambda s: s.index)
-            ]
-
-    def scale_to(self, workers: int) -> None:
+    def _scale_to(self, workers: int) -> None:
         """Start or stop workers until `workers` slots exist; returns once spawned or gone."""
-        if workers < 0:
-            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
         self.start()
         job = _Job(lambda: self._scale_on_thread(workers))
         with self._lock:
@@ -179,14 +197,14 @@ class LocalPlatform:
                 except PlatformError as exc:
                     job.error = exc
                 except Exception as exc:
-                    log.exception("local platform: unexpected failure")
+                    log.exception("local_platform_failed")
                     job.error = PlatformError(f"the local platform failed: {exc!r}")
                 finally:
                     job.done.set()
             try:
                 self._reap_and_restart()
             except Exception:
-                log.exception("local platform: supervision pass failed")
+                log.exception("local_supervision_failed")
 
     def _scale_on_thread(self, workers: int) -> None:
         with self._lock:
@@ -215,9 +233,9 @@ class LocalPlatform:
         except OSError as exc:
             raise PlatformError(
                 f"cannot write worker log {slot.log_path}: {exc.strerror or exc}; "
-                f"check {LOG_DIR_VAR}"
+                f"check {LocalSettings.env_name('log_dir')}"
             ) from exc
-        env = {**os.environ, **self._env, "AUTO_SCALER_WORKER_INDEX": str(slot.index)}
+        env = {**os.environ, **self._env, WORKER_INDEX_VAR: str(slot.index)}
         try:
             with log_file:
                 slot.proc = subprocess.Popen(
@@ -232,7 +250,7 @@ class LocalPlatform:
         except (OSError, subprocess.SubprocessError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise PlatformError(
-                f"cannot start worker command '{self._command[0]}': {reason}; check {COMMAND_VAR}"
+                f"cannot start worker command '{self._command[0]}': {reason}; check {LocalSettings.env_name('worker_command')}"
             ) from exc
         slot.started_at = time.monotonic()
         slot.restart_at = None
@@ -246,11 +264,11 @@ class LocalPlatform:
                     if now - slot.started_at >= STABLE_RUN_S:
                         slot.backoff_s = self._restart_backoff_s
                     log.warning(
-                        "worker %d (pid %d) exited with code %d; restarting in %.1f s",
-                        slot.index,
-                        slot.proc.pid,
-                        code,
-                        slot.backoff_s,
+                        "local_worker_exited",
+                        slot=slot.index,
+                        pid=slot.proc.pid,
+                        code=code,
+                        restartInS=slot.backoff_s,
                     )
                     self._schedule_restart(slot, now)
                 elif slot.proc is None and slot.restart_at is not None and now >= slot.restart_at:
@@ -258,13 +276,16 @@ class LocalPlatform:
                         pid = self._spawn(slot)
                     except PlatformError as exc:
                         log.error(
-                            "worker %d: %s; retrying in %.1f s", slot.index, exc, slot.backoff_s
+                            "local_worker_spawn_failed",
+                            slot=slot.index,
+                            error=exc.message,
+                            retryInS=slot.backoff_s,
                         )
                         self._schedule_restart(slot, now)
                         continue
                     slot.restarts += 1
                     log.info(
-                        "worker %d restarted as pid %d (restart %d)", slot.index, pid, slot.restarts
+                        "local_worker_restarted", slot=slot.index, pid=pid, restarts=slot.restarts
                     )
 
     def _schedule_restart(self, slot: _Slot, now: float) -> None:
@@ -282,11 +303,7 @@ class LocalPlatform:
                 time.sleep(STOP_POLL_S)
             late = [p for p in procs if p.poll() is None]
             for p in late:
-                log.warning(
-                    "worker pid %d outlived its %.1f s grace; sending SIGKILL",
-                    p.pid,
-                    self._stop_grace_s,
-                )
+                log.warning("local_worker_killed", pid=p.pid, graceS=self._stop_grace_s)
             self._signal_all(late, signal.SIGKILL)
             for p in late:
                 p.wait()

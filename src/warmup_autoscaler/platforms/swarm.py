@@ -7,28 +7,38 @@ then starts or stops tasks on any node, honouring the service's stop grace perio
 
 from __future__ import annotations
 
-import logging
-import threading
-from typing import Any
+from typing import Any, Self
 
-import docker
-import requests
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.services import Service
+from pydantic import AliasChoices, Field
 
 from warmup_autoscaler.errors import PlatformError
-from warmup_autoscaler.platforms.docker import engine_client, engine_error
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, TimeoutSettings
+from warmup_autoscaler.platforms.docker_engine import ENGINE_ERRORS, Engine, engine_error
 
-__all__ = ["SwarmPlatform"]
+__all__ = ["SwarmPlatform", "SwarmSettings"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
-SERVICE_VAR = "AUTO_SCALER_SWARM_SERVICE_NAME"
+
+class SwarmSettings(TimeoutSettings):
+    # AUTO_SCALER_SWARM_SERVICE_NAME, else AUTO_SCALER_DOCKER_SERVICE_NAME, else warmup-worker.
+    service_name: str = Field(
+        "warmup-worker",
+        validation_alias=AliasChoices(
+            "AUTO_SCALER_SWARM_SERVICE_NAME", "AUTO_SCALER_DOCKER_SERVICE_NAME"
+        ),
+    )
+
+
+SERVICE_VAR = SwarmSettings.env_name("service_name")
 # Another client updated the service between our read and our write (its version moved on).
 UPDATE_ATTEMPTS = 3
 
 
-class SwarmPlatform:
+class SwarmPlatform(BasePlatform[SwarmSettings]):
     """Reads and sets the replicas of the replicated Swarm service `service`.
 
     Nothing is contacted before the first call; the Engine (DOCKER_HOST, default the local socket)
@@ -36,31 +46,29 @@ class SwarmPlatform:
     """
 
     name = "swarm"
+    settings_class = SwarmSettings
 
     def __init__(self, *, service: str, timeout_s: float = 120.0) -> None:
         if not service.strip():
             raise PlatformError(f"{SERVICE_VAR} is empty; set it to the Swarm service to scale")
         self._service = service
-        self._timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._client: docker.DockerClient | None = None
+        self._engine = Engine(timeout_s)
+
+    @classmethod
+    def from_settings(cls, settings: SwarmSettings, context: PlatformContext) -> Self:
+        return cls(service=settings.service_name, timeout_s=settings.timeout_s)
 
     def close(self) -> None:
         """Close the Engine connection (idempotent); the next call opens a new one."""
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self._engine.close()
 
     def current_workers(self) -> int:
-        with self._lock:
+        with self._engine.lock:
             return _replicas(self._get())
 
-    def scale_to(self, workers: int) -> None:
+    def _scale_to(self, workers: int) -> None:
         """Set the desired replicas; returns once Swarm has accepted the update."""
-        if workers < 0:
-            raise PlatformError(f"cannot scale to {workers} workers; the count must be 0 or more")
-        with self._lock:
+        with self._engine.lock:
             for attempt in range(1, UPDATE_ATTEMPTS + 1):
                 service = self._get()
                 _replicas(service)  # refuses global mode with a clear message
@@ -69,25 +77,24 @@ class SwarmPlatform:
                     return
                 except APIError as exc:
                     if "out of sequence" in str(exc) and attempt < UPDATE_ATTEMPTS:
-                        log.info("swarm: service %s changed meanwhile; retrying", self._service)
+                        log.info("swarm_service_changed_retrying", service=self._service)
                         continue
                     raise self._error(exc, f"scale service {self._service} to {workers}") from exc
-                except (DockerException, requests.RequestException, OSError) as exc:
+                except ENGINE_ERRORS as exc:
                     raise self._error(exc, f"scale service {self._service} to {workers}") from exc
 
     def _get(self) -> Service:
         try:
-            if self._client is None:
-                self._client = engine_client(self._timeout_s)
+            client = self._engine.client()
             # types-docker leaves ServiceCollection.get untyped.
-            service: Service = self._client.services.get(self._service)  # type: ignore[no-untyped-call]
+            service: Service = client.services.get(self._service)  # type: ignore[no-untyped-call]
             return service
         except NotFound as exc:
             raise PlatformError(
                 f"no Swarm service named {self._service!r} (`docker service ls`; a stack's "
                 f"services are named STACK_SERVICE); set {SERVICE_VAR}"
             ) from exc
-        except (DockerException, requests.RequestException, OSError) as exc:
+        except ENGINE_ERRORS as exc:
             raise self._error(exc, f"read Swarm service {self._service}") from exc
 
     def _error(self, exc: BaseException, doing: str) -> PlatformError:

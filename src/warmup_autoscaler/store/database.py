@@ -251,7 +251,9 @@ def now_ms_sql(dialect: str) -> str:
     return NOW_MS[dialect]
 
 
-def store_error(db: Database, exc: SQLAlchemyError, doing: str, hint: str = DEFAULT_HINT) -> StoreError:
+def store_error(
+    db: Database, exc: SQLAlchemyError, doing: str, hint: str = DEFAULT_HINT
+) -> StoreError:
     """The one wrapping of a driver error of the store: a missing table of ours says to run
     `db init`, an unreachable server says so, anything else is '<doing> failed: ...; <hint>'."""
     table = missing_table(exc)

@@ -74,29 +74,6 @@ class FleetSnapshot:
     backlog: int
     active_mailboxes: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """The snapshot for JSON, with camelCase keys."""
-        return {
-            "workers": [
-                {
-                    "id": w.id,
-                    "name": w.name,
-                    "host": w.host,
-                    "pid": w.pid,
-                    "state": w.state,
-                    "owned": w.owned,
-                    "heartbeatAgeMs": w.heartbeat_age_ms,
-                    "heartbeatAgeSeconds": round(w.heartbeat_age_ms / 1000, 1),
-                    "startedAtMs": w.started_at_ms,
-                }
-                for w in self.workers
-            ],
-            "live": self.live,
-            "draining": self.draining,
-            "backlog": self.backlog,
-            "activeMailboxes": self.active_mailboxes,
-        }
-
 
 def fleet_snapshot(
     db: Database, lease_ttl_ms: int, *, active_query: str | None = None

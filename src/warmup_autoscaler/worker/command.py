@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
-from warmup_autoscaler.config import Settings
+from warmup_autoscaler.config import WORKER_INDEX_VAR, Settings, load_settings
 from warmup_autoscaler.errors import MissingTablesError, StoreError
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.store.database import Database
@@ -17,21 +18,27 @@ from warmup_autoscaler.worker.jobs import load_job
 from warmup_autoscaler.worker.registry import Registry, WorkerIdentity
 from warmup_autoscaler.worker.runtime import Worker, WorkerConfig
 
-__all__ = ["INDEX_VAR", "run_worker"]
-
-INDEX_VAR = "AUTO_SCALER_WORKER_INDEX"  # set by the local platform for each worker it starts
+__all__ = ["run_worker", "start"]
 
 log = get_logger("warmup_autoscaler.worker")
 
 
+def start(env_file: Path | None) -> int:
+    """`warmup-autoscaler worker`: read the settings (a worker runs no platform) and run."""
+    return run_worker(load_settings(env_file, for_platform=False))
+
+
 def run_worker(settings: Settings) -> int:
     """Run a worker with `settings` until it is stopped and drained; returns the exit code."""
-    configure_logging(settings.log_format, settings.log_level)
-    job = load_job(settings.worker_job)
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    configure_logging(settings.logs.format, settings.logs.level)
+    job = load_job(settings.worker.job)
+    database = settings.database
+    db = Database(database.sqlalchemy_url, query_timeout_ms=database.query_timeout_ms)
     try:
-        _check_tables(db, settings.worker_lease_ttl_ms)
-        me = WorkerIdentity.create(name=settings.worker_name, index=os.environ.get(INDEX_VAR))
+        _check_tables(db, settings.worker.lease_ttl_ms)
+        me = WorkerIdentity.create(
+            name=settings.worker.name, index=os.environ.get(WORKER_INDEX_VAR)
+        )
         worker = Worker(db, WorkerConfig.from_settings(settings), me, job)
         return asyncio.run(worker.run())
     finally:

@@ -52,14 +52,15 @@ class WorkerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
+        w = settings.worker
         return cls(
-            heartbeat_ms=settings.worker_heartbeat_ms,
-            lease_ttl_ms=settings.worker_lease_ttl_ms,
-            drain_timeout_ms=settings.worker_drain_timeout_ms,
-            cycle_interval_ms=settings.worker_cycle_interval_ms,
-            concurrency=settings.worker_concurrency,
-            capacity=settings.mailboxes_per_worker,
-            active_query=settings.active_mailboxes_query,
+            heartbeat_ms=w.heartbeat_ms,
+            lease_ttl_ms=w.lease_ttl_ms,
+            drain_timeout_ms=w.drain_timeout_ms,
+            cycle_interval_ms=w.cycle_interval_ms,
+            concurrency=w.concurrency,
+            capacity=settings.policy.mailboxes_per_worker,
+            active_query=w.active_mailboxes_query,
         )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from warmup_autoscaler.alerts import AlertConfig, AlertEvent, AlertStatus, Severity, iso
+from warmup_autoscaler.alerts.rules import AlertConfig, AlertEvent, AlertStatus, Severity, iso
 from warmup_autoscaler.logs import get_logger
 
 if TYPE_CHECKING:

@@ -20,7 +20,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from warmup_autoscaler.growth import Projection, Sample, SampleWindow, capacity_at_max, project
+from warmup_autoscaler.alerts.growth import (
+    Projection,
+    Sample,
+    SampleWindow,
+    capacity_at_max,
+    project,
+)
+from warmup_autoscaler.config import AlertSettings
 from warmup_autoscaler.policy import Action, Decision, PolicyConfig, utilization
 
 __all__ = [
@@ -32,7 +39,7 @@ __all__ = [
     "CheckObservation",
     "FiringAlert",
     "Severity",
-    "alert_config_from_settings",
+    "alert_config",
     "iso",
 ]
 
@@ -71,19 +78,17 @@ class AlertConfig:
     webhook_timeout: timedelta = timedelta(seconds=5)
 
 
-def alert_config_from_settings(settings: object) -> AlertConfig:
-    """The alert settings (`AUTO_SCALER_ALERT_*`), each falling back to its default if absent."""
-    url = getattr(settings, "alert_webhook_url", None)
-    if url is not None and hasattr(url, "get_secret_value"):
-        url = url.get_secret_value()
+def alert_config(settings: AlertSettings) -> AlertConfig:
+    """The engine's configuration from the `AUTO_SCALER_ALERT_*` settings."""
+    url = settings.webhook_url.get_secret_value() if settings.webhook_url else None
     return AlertConfig(
-        repeat=timedelta(milliseconds=getattr(settings, "alert_repeat_ms", 3_600_000)),
-        failure_threshold=getattr(settings, "alert_failure_threshold", 3),
-        capacity_horizon=timedelta(days=getattr(settings, "alert_capacity_horizon_days", 14)),
-        growth_window=timedelta(days=getattr(settings, "alert_growth_window_days", 7)),
-        on_scale=getattr(settings, "alert_on_scale", False),
-        webhook_url=str(url) if url else None,
-        webhook_timeout=timedelta(milliseconds=getattr(settings, "alert_webhook_timeout_ms", 5000)),
+        repeat=timedelta(milliseconds=settings.repeat_ms),
+        failure_threshold=settings.failure_threshold,
+        capacity_horizon=timedelta(days=settings.capacity_horizon_days),
+        growth_window=timedelta(days=settings.growth_window_days),
+        on_scale=settings.on_scale,
+        webhook_url=url or None,
+        webhook_timeout=timedelta(milliseconds=settings.webhook_timeout_ms),
     )
 
 

@@ -1,0 +1,157 @@
+"""The decision journal as the controller writes it: after the check, in order, never lost.
+
+A check's row (and its sample, and a fresh read of the worker registry for the status) is
+written in a worker thread right after the check returns; the next check, a pause, a resume or
+`flush()` waits for that write first, so rows stay in order. When the database cannot be written,
+up to `UNJOURNALED_LIMIT` rows wait in memory and go out with the next write that succeeds;
+`error` says why meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.policy import utilization_percent
+from warmup_autoscaler.status import CheckResult
+from warmup_autoscaler.store.history import SampleRecord
+from warmup_autoscaler.store.state import CheckRecord, ScalerState
+from warmup_autoscaler.store.workers import FleetSnapshot
+
+__all__ = ["UNJOURNALED_LIMIT", "JournalStore", "JournalWriter", "SampleSink", "check_record"]
+
+log = get_logger("warmup_autoscaler.journal")
+
+UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be written
+
+
+class JournalStore(Protocol):
+    def load(self) -> ScalerState: ...
+    def save(self, state: ScalerState) -> None: ...
+    def record_check(self, rec: CheckRecord) -> int: ...
+
+
+class SampleSink(Protocol):
+    def record_sample(self, sample: SampleRecord) -> None: ...
+
+
+def check_record(result: CheckResult) -> CheckRecord:
+    """The journal row of a check."""
+    d = result.decision
+    return CheckRecord(
+        checked_at=result.checked_at,
+        trigger=result.trigger,
+        mailbox_count=d.mailbox_count if d else None,
+        current_workers=d.current_workers if d else None,
+        target_workers=d.target_workers if d else None,
+        optimal_workers=d.optimal_workers if d else None,
+        action=d.action.value if d else None,
+        reason=d.reason if d else None,
+        utilization_percent=d.utilization_percent if d else None,
+        executed=result.executed,
+        error=result.error,
+        duration_ms=result.duration_ms,
+        skipped=result.skipped,
+    )
+
+
+class JournalWriter:
+    """Writes checks, samples and changed cooldowns in the background, one write at a time.
+
+    `on_change` is called (on the event loop) when what the status shows changed: the fleet was
+    read again, or the journal's error appeared or cleared.
+    """
+
+    def __init__(
+        self,
+        store: JournalStore,
+        *,
+        mailboxes_per_worker: int,
+        history: SampleSink | None = None,
+        fleet: Callable[[], FleetSnapshot] | None = None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self._per_worker = mailboxes_per_worker
+        self._history = history
+        self._read_fleet = fleet
+        self._on_change = on_change
+        self._unjournaled: deque[CheckRecord] = deque(maxlen=UNJOURNALED_LIMIT)
+        self._unsampled: deque[CheckResult] = deque(maxlen=UNJOURNALED_LIMIT)
+        self._state: ScalerState | None = None  # cooldowns changed and not saved yet
+        self._writing: asyncio.Task[None] | None = None
+        self.error: str | None = None  # why the last write failed, if it did
+        self.fleet: FleetSnapshot | None = None  # the worker registry as of the last write
+
+    @property
+    def state_pending(self) -> bool:
+        return self._state is not None
+
+    def add(self, result: CheckResult, state: ScalerState | None = None) -> None:
+        """Queue the check (and `state`, when the check changed the cooldowns) and start writing."""
+        self._unjournaled.append(check_record(result))
+        if self._history is not None and result.decision is not None:
+            self._unsampled.append(result)
+        if state is not None:
+            self._state = state
+        self._writing = asyncio.create_task(self._write_async())
+
+    async def flush(self) -> None:
+        """Wait until every queued check is written (or kept in memory after a failure)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def _write_async(self) -> None:
+        error = await asyncio.to_thread(self._write)
+        changed = self._read_fleet is not None or error != self.error
+        self.error = error
+        if changed:
+            self._on_change()
+
+    def _write(self) -> str | None:
+        """Read the fleet, write samples, the cooldowns, then every queued check; the error."""
+        if self._read_fleet is not None:
+            try:
+                self.fleet = self._read_fleet()
+            except AutoscalerError as exc:
+                log.warning("fleet_unreadable", error=exc.message)
+        while self._unsampled:
+            sample = self._sample(self._unsampled.popleft())
+            try:
+                self._history.record_sample(sample)  # type: ignore[union-attr]
+            except AutoscalerError as exc:
+                log.warning("sample_failed", error=exc.message)
+        try:
+            if self._state is not None:
+                self.store.save(self._state)
+                self._state = None
+            while self._unjournaled:
+                self.store.record_check(self._unjournaled[0])
+                self._unjournaled.popleft()
+        except AutoscalerError as exc:
+            log.warning("journal_failed", error=exc.message, pending=len(self._unjournaled))
+            return (
+                f"could not write the journal ({len(self._unjournaled)} checks kept "
+                f"in memory until it can): {exc.message}"
+            )
+        return None
+
+    def _sample(self, result: CheckResult) -> SampleRecord:
+        assert result.decision is not None
+        workers, mailboxes = result.workers, result.decision.mailbox_count
+        per = self._per_worker
+        return SampleRecord(
+            sampled_at=result.checked_at,
+            mailboxes=mailboxes,
+            workers=workers,
+            capacity=None if workers is None else workers * per,
+            utilization_percent=(
+                None if workers is None else utilization_percent(mailboxes, workers, per)
+            ),
+            backlog=self.fleet.backlog if self.fleet else None,
+        )
