@@ -26,6 +26,7 @@ from warmup_autoscaler.store import (
     set_active_count,
     upgrade,
 )
+from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.migrate import MIGRATIONS_DIR
 from warmup_autoscaler.store.schema import metadata
 from warmup_autoscaler.store.worker_schema import worker_metadata
@@ -228,7 +229,7 @@ def test_state_rows_are_per_scaler_name(db: Database) -> None:
 
 
 def test_journal_records_and_lists_newest_first(db: Database) -> None:
-    """Recorded checks come back whole, with ids, newest first, up to the limit."""
+    """Recorded checks come back whole through the history, with ids, last recorded first."""
     upgrade(db)
     store = StateStore(db)
     full = CheckRecord(
@@ -249,12 +250,12 @@ def test_journal_records_and_lists_newest_first(db: Database) -> None:
     latest = CheckRecord(checked_at=T0 + timedelta(minutes=10), trigger="api", action="no-change")
     ids = [store.record_check(rec) for rec in (full, failed, latest)]
     assert len(set(ids)) == 3
-    recent = store.recent_checks()
-    assert [r.id for r in recent] == [ids[2], ids[0], ids[1]]
-    assert recent[1] == CheckRecord(**{**full.__dict__, "id": ids[0]})
-    assert recent[2].executed is False and recent[2].mailbox_count is None
+    recent = HistoryStore(db).checks()
+    assert [r.id for r in recent] == [ids[2], ids[1], ids[0]]
+    assert recent[2] == CheckRecord(**{**full.__dict__, "id": ids[0]})
+    assert recent[1].executed is False and recent[1].mailbox_count is None
     assert all(r.checked_at.tzinfo == UTC for r in recent)
-    assert [r.id for r in store.recent_checks(limit=1)] == [ids[2]]
+    assert [r.id for r in HistoryStore(db).checks(limit=1)] == [ids[2]]
 
 
 def test_store_without_tables_says_to_init(db: Database) -> None:
@@ -263,8 +264,8 @@ def test_store_without_tables_says_to_init(db: Database) -> None:
     for call in (
         store.load,
         lambda: store.save(ScalerState(last_scale_up_at=None, last_scale_down_at=None)),
-        lambda: store.record_check(CheckRecord(checked_at=T0, trigger="cli")),
-        store.recent_checks,
+        lambda: store.record_check(CheckRecord(checked_at=T0, trigger="api")),
+        HistoryStore(db).checks,
     ):
         with pytest.raises(StoreError, match="warmup-autoscaler db init") as caught:
             call()

@@ -252,21 +252,34 @@ def now_ms_sql(dialect: str) -> str:
 
 
 def store_error(
-    db: Database, exc: SQLAlchemyError, doing: str, hint: str = DEFAULT_HINT
+    db: Database,
+    exc: SQLAlchemyError,
+    doing: str,
+    hint: str = DEFAULT_HINT,
+    *,
+    missing: str | None = None,
 ) -> StoreError:
     """The one wrapping of a driver error of the store: a missing table of ours says to run
-    `db init`, an unreachable server says so, anything else is '<doing> failed: ...; <hint>'."""
+    `db init` (another missing table says `missing`, when given), an unreachable server says so,
+    anything else is '<doing> failed: <driver message>; <hint>'."""
     table = missing_table(exc)
     if table is not None and table.startswith(OWN_TABLE_PREFIXES):
         return MissingTablesError(
             f"{doing} failed: table '{table}' does not exist; run `warmup-autoscaler db init`"
         )
+    if table is not None and missing is not None:
+        return StoreError(f"{doing} failed: table '{table}' does not exist; {missing}")
     return StoreError(failure_message(db, exc, doing, hint))
 
 
 @contextmanager
 def guarded(
-    db: Database, doing: str, *, write: bool, hint: str = DEFAULT_HINT
+    db: Database,
+    doing: str,
+    *,
+    write: bool,
+    hint: str = DEFAULT_HINT,
+    missing: str | None = None,
 ) -> Iterator[Connection]:
     """A transaction (IMMEDIATE on SQLite when `write`) whose driver errors leave as
     `StoreError` naming what was being done (see `store_error`)."""
@@ -274,4 +287,4 @@ def guarded(
         with db.begin_write() if write else db.engine.begin() as conn:
             yield conn
     except SQLAlchemyError as exc:
-        raise store_error(db, exc, doing, hint) from exc
+        raise store_error(db, exc, doing, hint, missing=missing) from exc

@@ -11,29 +11,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import (
-    Database,
-    driver_message,
-    failure_message,
-    missing_table,
-)
+from warmup_autoscaler.store.database import Database, driver_message, guarded
 from warmup_autoscaler.store.schema import demo_metadata, mailboxes
 
 __all__ = ["EMAIL_FORMAT", "create_demo_tables", "seed_mailboxes", "set_active_count"]
 
 EMAIL_FORMAT = "mailbox-{:06d}@warmup.test"
+HINT = "check DATABASE_URL and its permissions"
+MISSING = "create it with `warmup-autoscaler db init --demo`"
 
 
 def create_demo_tables(db: Database) -> None:
     """Create `mailboxes` (and its index) unless it exists."""
-    try:
-        with db.begin_write() as conn:
-            demo_metadata.create_all(conn)
-    except SQLAlchemyError as exc:
-        raise _error(db, exc, "creating the demo table 'mailboxes'") from exc
+    with guarded(
+        db, "creating the demo table 'mailboxes'", write=True, hint=HINT, missing=MISSING
+    ) as conn:
+        demo_metadata.create_all(conn)
 
 
 def seed_mailboxes(
@@ -50,40 +45,37 @@ def seed_mailboxes(
     """
     if count < 0 or batch_size < 1:
         raise ValueError("count must be >= 0 and batch_size >= 1")
-    try:
-        with db.begin_write() as conn:
-            return _seed(conn, count, status, batch_size, progress)
-    except SQLAlchemyError as exc:
-        raise _error(db, exc, "seeding the demo table 'mailboxes'") from exc
+    with guarded(
+        db, "seeding the demo table 'mailboxes'", write=True, hint=HINT, missing=MISSING
+    ) as conn:
+        return _seed(conn, count, status, batch_size, progress)
 
 
 def set_active_count(db: Database, n: int) -> None:
     """Make exactly `n` mailboxes 'active' (the lowest ids) and every other one 'paused'."""
     if n < 0:
         raise ValueError("n must be >= 0")
-    try:
-        with db.begin_write() as conn:
-            _lift_statement_timeout(conn)
-            total = conn.execute(select(func.count()).select_from(mailboxes)).scalar_one()
-            if total < n:
-                _seed(conn, n - total, "active", 5000, None)
-            cutoff = 0
-            if n > 0:
-                cutoff = conn.execute(
-                    select(mailboxes.c.id).order_by(mailboxes.c.id).offset(n - 1).limit(1)
-                ).scalar_one()
-            now = func.now()
-            for wanted, rows in (
-                ("active", mailboxes.c.id <= cutoff),
-                ("paused", mailboxes.c.id > cutoff),
-            ):
-                conn.execute(
-                    update(mailboxes)
-                    .where(rows, mailboxes.c.status != wanted)
-                    .values(status=wanted, updated_at=now)
-                )
-    except SQLAlchemyError as exc:
-        raise _error(db, exc, "setting the active mailboxes") from exc
+    doing = "setting the active mailboxes"
+    with guarded(db, doing, write=True, hint=HINT, missing=MISSING) as conn:
+        _lift_statement_timeout(conn)
+        total = conn.execute(select(func.count()).select_from(mailboxes)).scalar_one()
+        if total < n:
+            _seed(conn, n - total, "active", 5000, None)
+        cutoff = 0
+        if n > 0:
+            cutoff = conn.execute(
+                select(mailboxes.c.id).order_by(mailboxes.c.id).offset(n - 1).limit(1)
+            ).scalar_one()
+        now = func.now()
+        for wanted, rows in (
+            ("active", mailboxes.c.id <= cutoff),
+            ("paused", mailboxes.c.id > cutoff),
+        ):
+            conn.execute(
+                update(mailboxes)
+                .where(rows, mailboxes.c.status != wanted)
+                .values(status=wanted, updated_at=now)
+            )
 
 
 def _seed(
@@ -144,12 +136,3 @@ def _lift_statement_timeout(conn: Connection) -> None:
 def _batches(start: int, count: int, size: int) -> Iterator[range]:
     for first in range(start, start + count, size):
         yield range(first, min(first + size, start + count))
-
-
-def _error(db: Database, exc: SQLAlchemyError, doing: str) -> StoreError:
-    if missing_table(exc) == "mailboxes":
-        return StoreError(
-            f"{doing} failed: table 'mailboxes' does not exist; "
-            "create it with `warmup-autoscaler db init --demo`"
-        )
-    return StoreError(failure_message(db, exc, doing, "check DATABASE_URL and its permissions"))

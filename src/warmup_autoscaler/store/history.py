@@ -12,10 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database, failure_message
+from warmup_autoscaler.store.database import Database, guarded
 from warmup_autoscaler.store.schema import checks, samples
 from warmup_autoscaler.store.state import CheckRecord
 
@@ -34,6 +32,7 @@ class SampleRecord:
     backlog: int | None = None
 
 
+HINT = "check DATABASE_URL and the database user's permissions"
 _SAMPLE_FIELDS = [f.name for f in fields(SampleRecord)]
 _CHECK_FIELDS = [f.name for f in fields(CheckRecord)]
 
@@ -44,27 +43,21 @@ class HistoryStore:
 
     def record_sample(self, sample: SampleRecord) -> None:
         values = {name: getattr(sample, name) for name in _SAMPLE_FIELDS}
-        try:
-            with self.db.begin_write() as conn:
-                conn.execute(insert(samples).values(values))
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "writing a sample") from exc
+        with guarded(self.db, "writing a sample", write=True, hint=HINT) as conn:
+            conn.execute(insert(samples).values(values))
 
     def samples(
         self, since: datetime, until: datetime, max_points: int = 500
     ) -> list[SampleRecord]:
         """Samples in [since, until], oldest first, thinned evenly to at most `max_points`."""
         window = (samples.c.sampled_at >= since) & (samples.c.sampled_at <= until)
-        try:
-            with self.db.engine.connect() as conn:
-                total = conn.execute(select(func.count()).where(window)).scalar_one()
-                query = select(*[samples.c[f] for f in _SAMPLE_FIELDS]).where(window)
-                step = math.ceil(total / max_points) if total > max_points else 1
-                if step > 1:
-                    query = query.where(samples.c.id % step == 0)
-                rows = conn.execute(query.order_by(samples.c.sampled_at)).all()
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "reading samples") from exc
+        with guarded(self.db, "reading samples", write=False, hint=HINT) as conn:
+            total = conn.execute(select(func.count()).where(window)).scalar_one()
+            query = select(*[samples.c[f] for f in _SAMPLE_FIELDS]).where(window)
+            step = math.ceil(total / max_points) if total > max_points else 1
+            if step > 1:
+                query = query.where(samples.c.id % step == 0)
+            rows = conn.execute(query.order_by(samples.c.sampled_at)).all()
         return [SampleRecord(**dict(zip(_SAMPLE_FIELDS, row, strict=True))) for row in rows]
 
     def checks(
@@ -90,11 +83,8 @@ class HistoryStore:
         if before_id is not None:
             query = query.where(checks.c.id < before_id)
         query = query.order_by(checks.c.id.desc()).limit(limit)
-        try:
-            with self.db.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "reading the decision journal") from exc
+        with guarded(self.db, "reading the decision journal", write=False, hint=HINT) as conn:
+            rows = conn.execute(query).all()
         return [CheckRecord(**dict(zip(_CHECK_FIELDS, row, strict=True))) for row in rows]
 
     def scale_events(
@@ -107,14 +97,7 @@ class HistoryStore:
 
     def prune(self, older_than: datetime) -> int:
         """Delete samples and journaled checks older than `older_than`; returns rows deleted."""
-        try:
-            with self.db.begin_write() as conn:
-                a = conn.execute(delete(samples).where(samples.c.sampled_at < older_than))
-                b = conn.execute(delete(checks).where(checks.c.checked_at < older_than))
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "pruning history") from exc
+        with guarded(self.db, "pruning history", write=True, hint=HINT) as conn:
+            a = conn.execute(delete(samples).where(samples.c.sampled_at < older_than))
+            b = conn.execute(delete(checks).where(checks.c.checked_at < older_than))
         return int(a.rowcount or 0) + int(b.rowcount or 0)
-
-    def _error(self, exc: SQLAlchemyError, doing: str) -> StoreError:
-        hint = "check DATABASE_URL, and run `warmup-autoscaler db init` if the tables are missing"
-        return StoreError(failure_message(self.db, exc, doing, hint))

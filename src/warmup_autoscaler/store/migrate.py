@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database, failure_message
+from warmup_autoscaler.store.database import Database, guarded
 
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "current_revision", "upgrade"]
 
@@ -28,13 +27,8 @@ _HINT = "check DATABASE_URL and that its user may create tables in that database
 
 def current_revision(db: Database) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    try:
-        with db.engine.connect() as conn:
-            return _read_revision(conn)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            failure_message(db, exc, "reading the auto-scaler's schema version", _HINT)
-        ) from exc
+    with guarded(db, "reading the auto-scaler's schema version", write=False, hint=_HINT) as conn:
+        return _read_revision(conn)
 
 
 def upgrade(db: Database) -> None:
@@ -42,15 +36,13 @@ def upgrade(db: Database) -> None:
     if current_revision(db) == HEAD_REVISION:
         return
     try:
-        with db.begin_write() as conn:
+        with guarded(db, "migrating the auto-scaler's tables", write=True, hint=_HINT) as conn:
             if db.dialect_name == "postgresql":
                 lock = text("SELECT pg_advisory_xact_lock(:key)")
                 conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
             _run_alembic(conn)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            failure_message(db, exc, "migrating the auto-scaler's tables", _HINT)
-        ) from exc
+    except StoreError:
+        raise
     except Exception as exc:  # Alembic's own errors (a broken or unknown revision)
         raise StoreError(
             f"migrating the auto-scaler's tables failed: {exc}; the database may have been "

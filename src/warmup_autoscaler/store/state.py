@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Executable, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database, failure_message, missing_table
+from warmup_autoscaler.store.database import Database, guarded
 from warmup_autoscaler.store.schema import DEFAULT_SCALER, checks, state
 
 __all__ = ["CheckRecord", "ScalerState", "StateStore"]
@@ -41,7 +40,7 @@ class CheckRecord:
     """One check as journaled: what was counted, decided and done (or the error that stopped it)."""
 
     checked_at: datetime
-    trigger: str  # interval | api | startup | cli
+    trigger: str  # startup | interval | api
     mailbox_count: int | None = None
     current_workers: int | None = None
     target_workers: int | None = None
@@ -70,11 +69,8 @@ class StateStore:
     def load(self) -> ScalerState:
         """The saved cooldown times; both None when nothing was saved yet."""
         query = select(*[state.c[f] for f in _STATE_FIELDS]).where(state.c.name == self.name)
-        try:
-            with self.db.engine.connect() as conn:
-                row = conn.execute(query).first()
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "loading the scaler state") from exc
+        with guarded(self.db, "loading the scaler state", write=False) as conn:
+            row = conn.execute(query).first()
         if row is None:
             return ScalerState(last_scale_up_at=None, last_scale_down_at=None)
         return ScalerState(**dict(zip(_STATE_FIELDS, row, strict=True)))
@@ -86,41 +82,17 @@ class StateStore:
             **{f: getattr(new, f) for f in _STATE_FIELDS},
             "updated_at": datetime.now(UTC),
         }
-        try:
-            with self.db.begin_write() as conn:
-                conn.execute(_upsert_state(self.db.dialect_name, values))
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "saving the scaler state") from exc
+        with guarded(self.db, "saving the scaler state", write=True) as conn:
+            conn.execute(_upsert_state(self.db.dialect_name, values))
 
     def record_check(self, rec: CheckRecord) -> int:
         """Append `rec` to the journal; returns its id."""
         values = {name: getattr(rec, name) for name in _CHECK_FIELDS}
-        try:
-            with self.db.begin_write() as conn:
-                result = conn.execute(insert(checks).values(values))
-                key = result.inserted_primary_key
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "writing the decision journal") from exc
+        with guarded(self.db, "writing the decision journal", write=True) as conn:
+            key = conn.execute(insert(checks).values(values)).inserted_primary_key
         if key is None:
             raise StoreError("writing the decision journal failed: the database returned no id")
         return int(key[0])
-
-    def recent_checks(self, limit: int = 50) -> list[CheckRecord]:
-        """The latest `limit` checks, newest first."""
-        query = select(checks).order_by(checks.c.checked_at.desc(), checks.c.id.desc()).limit(limit)
-        try:
-            with self.db.engine.connect() as conn:
-                rows = conn.execute(query).mappings().all()
-        except SQLAlchemyError as exc:
-            raise self._error(exc, "reading the decision journal") from exc
-        return [CheckRecord(**{k: row[k] for k in ("id", *_CHECK_FIELDS)}) for row in rows]
-
-    def _error(self, exc: SQLAlchemyError, doing: str) -> StoreError:
-        if missing_table(exc):
-            hint = "the auto-scaler's tables are missing: run `warmup-autoscaler db init`"
-        else:
-            hint = "check DATABASE_URL and the database user's permissions"
-        return StoreError(failure_message(self.db, exc, doing, hint))
 
 
 def _upsert_state(dialect: str, values: dict[str, Any]) -> Executable:
