@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from warmup_autoscaler.alerts.rules import FiringAlert
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError
-from warmup_autoscaler.journal import JournalStore, JournalWriter, SampleSink
+from warmup_autoscaler.journal import JournalStore, JournalWriter, SampleSink, log_check
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.policy import Action, Decision, decide
@@ -79,7 +79,8 @@ class Controller:
         self.clock = clock  # the time decisions and the status are taken at
         self._resume_fleet = resume_fleet
         self._alerts = alerts
-        self.observers = list(observers)  # called with each check's result, e.g. metrics
+        # Called with each check's result, in order: its log line, then e.g. alerts and metrics.
+        self.observers: list[Callable[[CheckResult], None]] = [log_check, *observers]
         self.journal = JournalWriter(
             journal,
             mailboxes_per_worker=self.policy.mailboxes_per_worker,
@@ -167,15 +168,10 @@ class Controller:
         """The check's result, and whether it changed the cooldown times."""
         started, now = time.perf_counter(), self.clock()
 
-        def done(decision: Decision | None, executed: bool = False, **extra: object) -> CheckResult:
+        def done(decision: Decision | None, **outcome: Any) -> CheckResult:
             ms = round((time.perf_counter() - started) * 1000, 3)
             return CheckResult(
-                checked_at=now,
-                trigger=trigger,
-                decision=decision,
-                executed=executed,
-                duration_ms=ms,
-                **{"error": None, **extra},  # type: ignore[arg-type]
+                checked_at=now, trigger=trigger, decision=decision, duration_ms=ms, **outcome
             )
 
         try:
@@ -213,7 +209,7 @@ class Controller:
             after: int | None = await asyncio.to_thread(self._platform.current_workers)
         except AutoscalerError:
             after = None
-        return done(decision, True, workers_after=after), True
+        return done(decision, executed=True, workers_after=after), True
 
     def _observe(self) -> tuple[int, int]:
         """The blocking reads a decision needs, in one thread hop: the count, then the workers."""
@@ -245,7 +241,6 @@ class Controller:
         self.last = result
         if result.decision is not None:
             self.last_decision = result
-        self._log(result)
         for observe in self.observers:
             try:
                 observe(result)
@@ -272,21 +267,6 @@ class Controller:
             fleet=self.journal.fleet,
             alerts=self._alerts(),
         )
-
-    def _log(self, result: CheckResult) -> None:
-        fields: dict[str, object] = {
-            "trigger": result.trigger,
-            "executed": result.executed,
-            "durationMs": result.duration_ms,
-        }
-        if result.skipped:
-            fields["skipped"] = result.skipped
-        if result.decision is not None:
-            fields.update(result.decision.to_dict())
-        if result.error is not None:
-            log.error("check", error=result.error, **fields)
-        else:
-            log.info("check", **fields)
 
 
 def _iso(t: datetime | None) -> str | None:

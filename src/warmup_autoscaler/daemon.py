@@ -21,7 +21,7 @@ import uvicorn
 from warmup_autoscaler.alerts import Alerting
 from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.api import create_app
-from warmup_autoscaler.config import Settings, load_settings
+from warmup_autoscaler.config import ApiSettings, Settings, load_settings
 from warmup_autoscaler.controller import Controller, utc_now
 from warmup_autoscaler.errors import AutoscalerError, PlatformError, StoreError
 from warmup_autoscaler.logs import configure_logging, get_logger
@@ -182,7 +182,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise AutoscalerError(
             f"cannot listen on {host}:{port} ({exc.strerror}); is another auto-scaler running? "
-            "Set AUTO_SCALER_API_PORT or AUTO_SCALER_API_HOST"
+            f"Set {ApiSettings.env_name('port')} or {ApiSettings.env_name('host')}"
         ) from exc
     # Accepted connections inherit TCP_NODELAY from this socket. Without it, uvicorn's separate
     # header and body writes meet Nagle's algorithm and delayed ACKs: ~40 ms per response, 6x

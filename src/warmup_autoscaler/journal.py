@@ -22,9 +22,17 @@ from warmup_autoscaler.store.history import SampleRecord
 from warmup_autoscaler.store.state import CheckRecord, ScalerState
 from warmup_autoscaler.store.workers import FleetSnapshot
 
-__all__ = ["UNJOURNALED_LIMIT", "JournalStore", "JournalWriter", "SampleSink", "check_record"]
+__all__ = [
+    "UNJOURNALED_LIMIT",
+    "JournalStore",
+    "JournalWriter",
+    "SampleSink",
+    "check_record",
+    "log_check",
+]
 
 log = get_logger("warmup_autoscaler.journal")
+check_log = get_logger("warmup_autoscaler.controller")  # where the check line always came from
 
 UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be written
 
@@ -57,6 +65,23 @@ def check_record(result: CheckResult) -> CheckRecord:
         duration_ms=result.duration_ms,
         skipped=result.skipped,
     )
+
+
+def log_check(result: CheckResult) -> None:
+    """The check's log line: one per check, an error line when it failed."""
+    fields: dict[str, object] = {
+        "trigger": result.trigger,
+        "executed": result.executed,
+        "durationMs": result.duration_ms,
+    }
+    if result.skipped:
+        fields["skipped"] = result.skipped
+    if result.decision is not None:
+        fields.update(result.decision.to_dict())
+    if result.error is not None:
+        check_log.error("check", error=result.error, **fields)
+    else:
+        check_log.info("check", **fields)
 
 
 class JournalWriter:

@@ -38,9 +38,9 @@ class CheckResult:
     checked_at: datetime
     trigger: str  # startup | interval | api
     decision: Decision | None
-    executed: bool
-    error: str | None
     duration_ms: float
+    executed: bool = False
+    error: str | None = None
     workers_after: int | None = None  # the platform's count read again after an executed action
     skipped: str | None = None  # why an action was not executed: disabled | dry-run | paused
     failed_step: str | None = None  # where it failed: prepare | count | platform | scale

@@ -18,8 +18,6 @@ VARIABLE = re.compile(r"\b(?:AUTO_SCALER_[A-Z0-9_]*[A-Z0-9]|DATABASE_URL)\b")
 NOT_VARIABLES: set[str] = set()  # names in the source that are not variables
 # A row of a table in docs/configuration.md: | `NAME` | default | allows | what it does |
 DOCUMENTED_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
-# Links that may point to a file another branch adds: docs/architecture.md is the lead's (issue 9).
-EXPECTED_ELSEWHERE = {ROOT / "docs" / "architecture.md"}
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -100,8 +98,6 @@ def test_relative_links_point_to_files_that_exist():
                 continue  # a URL: http:, mailto:
             file_part, _, anchor = target.partition("#")
             path = (page.parent / file_part).resolve() if file_part else page
-            if path in EXPECTED_ELSEWHERE and not path.exists():
-                continue
             missing = not path.exists()
             if missing or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
                 broken.append(f"{page.relative_to(ROOT)}: {target}")

@@ -27,7 +27,7 @@ from warmup_autoscaler.alerts.growth import (
     capacity_at_max,
     project,
 )
-from warmup_autoscaler.config import AlertSettings
+from warmup_autoscaler.config import AlertSettings, DaemonSettings, DatabaseSettings, PolicySettings
 from warmup_autoscaler.policy import Action, Decision, PolicyConfig, utilization
 
 __all__ = [
@@ -42,6 +42,11 @@ __all__ = [
     "alert_config",
     "iso",
 ]
+
+
+MAX_VAR = PolicySettings.env_name("max_workers")
+QUERY_VAR = DatabaseSettings.env_name("mailbox_query")
+PLATFORM_VAR = DaemonSettings.env_name("platform")
 
 
 class Severity(StrEnum):
@@ -248,7 +253,7 @@ class AlertEngine:
         if fleet >= cfg.max_workers and u >= cfg.scale_up_threshold:
             at_max = "(max)" if fleet == cfg.max_workers else f"(max {cfg.max_workers})"
             text = f"Capacity limit reached: {fleet} workers {at_max} at {_pct(u)} utilization"
-            return _Verdict(True, text + "; raise AUTO_SCALER_MAX_WORKERS or add capacity", details)
+            return _Verdict(True, f"{text}; raise {MAX_VAR} or add capacity", details)
         text = f"Capacity limit cleared: {fleet} workers (max {cfg.max_workers}) at {_pct(u)}"
         return _Verdict(False, text + " utilization", details)
 
@@ -278,7 +283,7 @@ class AlertEngine:
         text = (
             f"Capacity horizon: at {rate}, {cfg.max_workers} workers (max) {when}: "
             f"{p.capacity:,.0f} mailboxes, {cfg.scale_up_threshold * 100:g}% of "
-            f"{cfg.max_workers} x {cfg.mailboxes_per_worker}; raise AUTO_SCALER_MAX_WORKERS "
+            f"{cfg.max_workers} x {cfg.mailboxes_per_worker}; raise {MAX_VAR} "
             "before then"
         )
         return _Verdict(True, text, details)
@@ -295,9 +300,9 @@ class AlertEngine:
             return _Verdict(False, text, {"consecutiveFailures": failed})
         self._streaks[name] += 1
         effect = (
-            "nothing is scaled until it succeeds (check DATABASE_URL and AUTO_SCALER_MAILBOX_QUERY)"
+            f"nothing is scaled until it succeeds (check DATABASE_URL and {QUERY_VAR})"
             if name == "count_failures"
-            else "the fleet cannot be scaled (check AUTO_SCALER_PLATFORM and its settings)"
+            else f"the fleet cannot be scaled (check {PLATFORM_VAR} and its settings)"
         )
         n, threshold = self._streaks[name], self.config.failure_threshold
         details = {"consecutiveFailures": n, "threshold": threshold, "lastError": error}

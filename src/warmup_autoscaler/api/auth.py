@@ -9,7 +9,11 @@ from typing import Annotated
 from fastapi import Header, HTTPException, status
 from pydantic import SecretStr
 
+from warmup_autoscaler.config import ApiSettings
+
 __all__ = ["admin_dependency"]
+
+TOKEN_VAR = ApiSettings.env_name("admin_token")
 
 
 def admin_dependency(token: SecretStr | None) -> Callable[..., None]:
@@ -20,7 +24,7 @@ def admin_dependency(token: SecretStr | None) -> Callable[..., None]:
         if not expected:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                "Admin endpoints are disabled: set AUTO_SCALER_ADMIN_TOKEN and restart the daemon",
+                f"Admin endpoints are disabled: set {TOKEN_VAR} and restart the daemon",
             )
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():

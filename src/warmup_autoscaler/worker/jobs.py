@@ -13,11 +13,12 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from warmup_autoscaler.config import WorkerSettings
 from warmup_autoscaler.errors import ConfigError
 
 __all__ = ["Cycle", "Job", "RecordWriter", "load_job", "record_job"]
 
-JOB_VAR = "AUTO_SCALER_WORKER_JOB"
+JOB_VAR = WorkerSettings.env_name("job")
 
 
 class Job(Protocol):
