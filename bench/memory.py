@@ -33,9 +33,9 @@ from tests.support.postgres import _free_port
 
 from bench.pg import throwaway_postgres
 
-__all__ = ["GOAL_MB", "daemon_env", "measure", "prepare_daemon_dir", "run"]
+__all__ = ["GOAL_OVER_MB", "daemon_env", "measure", "prepare_daemon_dir", "run"]
 
-GOAL_MB = 60.0
+GOAL_OVER_MB = 10.0  # the daemon may take at most this over bare FastAPI + uvicorn + SQLAlchemy
 MAILBOXES = 850
 CLI = [sys.executable, "-m", "warmup_autoscaler"]
 BARE = [sys.executable, "-m", "bench.bare_app"]
@@ -168,9 +168,13 @@ def run(*, quick: bool = False) -> dict[str, float]:
         parts = ", ".join(f"{k} {med(samples, k):.1f}" for k in ("RssAnon", "RssFile", "VmHWM"))
         each = " ".join(f"{s['VmRSS']:.1f}" for s in samples)
         print(f"  {label:<22} VmRSS {med(samples, 'VmRSS'):5.1f} ({parts}; rounds: {each})")
-    verdict = "met" if o < GOAL_MB else "NOT met"
-    print(f"ratio {o / b:.2f}; daemon {o:.1f} MB (goal < {GOAL_MB:g} MB: {verdict})")
-    result = {"daemon_mb": o, "bare_mb": b, "ratio": o / b, "floor_mb": med(floor, "VmRSS")}
+    f = med(floor, "VmRSS")
+    verdict = "met" if o - f <= GOAL_OVER_MB else "NOT met"
+    print(
+        f"daemon {o:.1f} MB, {o - f:+.1f} MB over FastAPI + uvicorn + SQLAlchemy "
+        f"(goal <= +{GOAL_OVER_MB:g} MB: {verdict}); ratio to bare FastAPI {o / b:.2f}"
+    )
+    result = {"daemon_mb": o, "bare_mb": b, "ratio": o / b, "floor_mb": f}
     if on_pg:
         result["daemon_postgres_mb"] = med(on_pg, "VmRSS")
     return result
