@@ -64,7 +64,7 @@ class PolicyConfig:
     mode: str = "step"  # "step": one worker at a time; "target": straight to the optimal count;
     # "tracking": toward `target_utilization`, like HPA
     max_step: int = 10
-    target_utilization: float = 0.75  # tracking: the set point
+    target_utilization: float = 0.8  # tracking: the set point
     tolerance: float = 0.1  # tracking: no action while utilization / set point is within 1 +- this
     scale_down_stabilization: timedelta = timedelta(minutes=30)  # tracking: see `window_peak`
     predictive: bool = False  # act on a `Forecast` too (scale-ups only)

@@ -145,7 +145,7 @@ def test_tracking_decisions(name, m, n, kw, action, target, reason):
 
 def test_tracking_max_step_limits_a_jump():
     """A jump beyond MAX_STEP workers goes MAX_STEP at a time."""
-    cfg = PolicyConfig(mode="tracking", max_step=3)
+    cfg = PolicyConfig(mode="tracking", target_utilization=0.75, max_step=3)
     d = run(9000, 1, cfg)
     assert (d.target_workers, d.optimal_workers) == (4, 12)
     assert d.reason == "Utilization 900.0% over 82.5% (set point 75% +10%) - adding 3 workers"
@@ -160,7 +160,7 @@ def test_tracking_optimal_is_the_set_point_count():
 
 def test_tracking_zero_workers_is_no_capacity():
     """No workers and some mailboxes: straight to the set point count."""
-    d = run(1400, 0, PolicyConfig(mode="tracking", min_workers=0))
+    d = run(1400, 0, PolicyConfig(mode="tracking", target_utilization=0.75, min_workers=0))
     assert (d.action, d.target_workers) == (Action.SCALE_UP, 2)
     assert d.reason == "No capacity - adding 2 workers"
 
@@ -253,7 +253,7 @@ PREDICTIVE = [
     ),
     (
         "tracking mode: up to the forecast's set point count",
-        PolicyConfig(mode="tracking", predictive=True),
+        PolicyConfig(mode="tracking", target_utilization=0.75, predictive=True),
         2400,
         4,
         forecast(3500, 183),

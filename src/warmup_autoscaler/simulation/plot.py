@@ -46,17 +46,20 @@ def plot(series: Series, replays: list[Replay], path: Path, size: tuple[int, int
             _num(mdates, series.times),
             series.mailboxes,
             where="post",
-            color="#1d4ed8",
+            color="#111827",
             lw=2,
             label="mailboxes",
         )
-        for r in replays:
+        styles = ("-", "--", "-.", ":")
+        for i, r in enumerate(replays):
             per = r.profile.policy.mailboxes_per_worker
             ax.step(
                 _num(mdates, [c.at for c in r.checks]),
                 [c.workers * per for c in r.checks],
                 where="post",
-                lw=1.3,
+                lw=1.6,
+                linestyle=styles[i % len(styles)],
+                color=f"C{i % 10}",
                 label=f"capacity: {r.profile.name}",
             )
         ax.xaxis_date()

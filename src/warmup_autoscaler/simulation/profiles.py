@@ -144,13 +144,26 @@ def _load(env_file: Path | None, label: str, changes: dict[str, Any]) -> Setting
 def build_profiles(env_file: Path | None, names: list[str], variants: list[str]) -> list[Profile]:
     """The named profiles, then one per `--set` variant, each on top of the current settings."""
     profiles: list[Profile] = []
+    problems: list[str] = []
+    wanted: list[tuple[str, dict[str, Any]]] = []
     for name in names:
-        if name not in PROFILES:
-            raise ConfigError([f"unknown profile {name!r}: choose from {', '.join(PROFILES)}"])
-        changes = PROFILES[name]
-        profiles.append(profile_from_settings(name, _load(env_file, name, changes), changes))
+        if name in PROFILES:
+            wanted.append((name, PROFILES[name]))
+        else:
+            problems.append(f"unknown profile {name!r}: choose from {', '.join(PROFILES)}")
     for text in variants:
-        changes = parse_variant(text)
+        try:
+            changes: dict[str, Any] = dict(parse_variant(text))
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
         label = ",".join(f"{env_name(k).removeprefix(ENV_PREFIX)}={v}" for k, v in changes.items())
-        profiles.append(profile_from_settings(label, _load(env_file, label, changes), changes))
+        wanted.append((label, changes))
+    for label, changes in wanted:
+        try:
+            profiles.append(profile_from_settings(label, _load(env_file, label, changes), changes))
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     return profiles

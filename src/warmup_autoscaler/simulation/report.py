@@ -44,7 +44,7 @@ def render_table(console: Console, series: Series, replays: list[Replay], *, com
     table = Table(title=title + (f"; {RANKING}" if compare else ""), title_justify="left")
     if compare:
         table.add_column("#", justify="right")
-    table.add_column("profile")
+    table.add_column("profile", no_wrap=True)
     for name in (
         "under-capacity mailbox-h",
         "worker-h",
