@@ -85,7 +85,9 @@ def test_the_controller_holds_a_scale_down_for_the_windows_peak():
     and journaled with the stabilization reason, and scaled down once the peak is 30 min old."""
     clock = Clock()
     counter, platform, journal = FakeCounter(4400), FakePlatform(6), FakeJournal()
-    settings = Settings(local_worker_command="true", scaling_mode="tracking", target_utilization=0.75)
+    settings = Settings(
+        local_worker_command="true", scaling_mode="tracking", target_utilization=0.75
+    )
     outlook = Outlook(policy_config(settings), forecast_window=FIVE * 6, check_interval=FIVE)
     controller = Controller(
         settings=settings,
