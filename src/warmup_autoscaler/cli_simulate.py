@@ -15,9 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["MAX_HISTORY_POINTS", "parse_duration", "simulate"]
+__all__ = ["parse_duration", "simulate"]
 
-MAX_HISTORY_POINTS = 100_000  # stored samples replayed at most (thinned evenly past this)
 PROGRESS_FROM = 20_000  # checks x profiles from which a progress bar is shown
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400}
 
@@ -247,7 +246,7 @@ def _series(
 def _stored(window: timedelta, label: str) -> tuple[Any, timedelta | None]:
     from warmup_autoscaler.config import load_settings
     from warmup_autoscaler.controller import utc_now
-    from warmup_autoscaler.simulation.series import from_samples
+    from warmup_autoscaler.simulation.series import MAX_HISTORY_POINTS, from_samples
     from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.history import HistoryStore
     from warmup_autoscaler.store.lead_times import LeadTimeStore

@@ -22,6 +22,7 @@ __all__ = [
     "PROFILES",
     "Profile",
     "build_profiles",
+    "named_profile",
     "parse_variant",
     "profile_from_settings",
 ]
@@ -109,6 +110,12 @@ def profile_from_settings(name: str, settings: Settings, changes: dict[str, Any]
         lead_time=None if lead is None else timedelta(milliseconds=lead),
         changes={env_name(k): v for k, v in changes.items()},
     )
+
+
+def named_profile(settings: Settings, name: str) -> Profile:
+    """A named profile on top of already validated settings (the daemon's); KeyError if unknown."""
+    changes = PROFILES[name]
+    return profile_from_settings(name, settings.model_copy(update=changes), changes)
 
 
 def parse_variant(text: str) -> dict[str, str]:

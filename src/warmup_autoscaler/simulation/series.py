@@ -22,6 +22,7 @@ from warmup_autoscaler.store.history import SampleRecord
 __all__ = [
     "DEFAULT_STEP",
     "GENERATORS",
+    "MAX_HISTORY_POINTS",
     "SEED_TIMELINE",
     "START",
     "Series",
@@ -32,6 +33,7 @@ __all__ = [
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_STEP = timedelta(minutes=5)  # the default check interval
+MAX_HISTORY_POINTS = 100_000  # stored samples replayed at most (thinned evenly past this)
 # The seed's "Example Scaling Timeline": (day, mailboxes); "Later" is taken as day 60.
 SEED_TIMELINE = ((1, 48), (10, 500), (15, 850), (30, 1800), (45, 3200), (60, 1200))
 
