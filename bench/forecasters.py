@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Sequence
 from datetime import timedelta
 
+from warmup_autoscaler.alerts.growth import Sample, fit_growth
 from warmup_autoscaler.forecast import median_step_slope
-from warmup_autoscaler.growth import Sample, fit_growth
 
 __all__ = ["CANDIDATES", "holt_slope", "least_squares_slope", "theil_sen_slope"]
 

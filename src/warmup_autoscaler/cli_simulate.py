@@ -244,15 +244,13 @@ def _series(
 
 
 def _stored(window: timedelta, label: str) -> tuple[Any, timedelta | None]:
-    from warmup_autoscaler.config import load_settings
+    from warmup_autoscaler.cli import _database
     from warmup_autoscaler.controller import utc_now
     from warmup_autoscaler.simulation.series import MAX_HISTORY_POINTS, from_samples
-    from warmup_autoscaler.store.database import Database
     from warmup_autoscaler.store.history import HistoryStore
     from warmup_autoscaler.store.lead_times import LeadTimeStore
 
-    settings = load_settings(_env_file(), for_platform=False)
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    db = _database()
     try:
         until = utc_now()
         stored = HistoryStore(db).samples(until - window, until, max_points=MAX_HISTORY_POINTS)

@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from warmup_autoscaler.growth import Sample
+from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.policy import Forecast
 
 __all__ = ["MIN_FIT_SAMPLES", "SlopeFit", "forecast", "median_step_slope"]

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError
-from warmup_autoscaler.growth import Sample
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.outlook import DEFAULT_LEAD_TIME, Outlook, needs_outlook
 from warmup_autoscaler.policy import Action
@@ -27,7 +27,7 @@ from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.lead_times import LeadTime, LeadTimeStore
 
 if TYPE_CHECKING:
-    from warmup_autoscaler.controller import CheckResult
+    from warmup_autoscaler.status import CheckResult
 
 __all__ = ["GIVE_UP", "POLL_S", "Foresight"]
 
@@ -64,16 +64,14 @@ class Foresight:
         live_workers: Callable[[], int],
         clock: Callable[[], datetime],
     ) -> Foresight:
-        from warmup_autoscaler.controller import policy_config
-
-        cfg = policy_config(settings)
+        cfg = settings.policy.to_policy()
         store = LeadTimeStore(db)
         outlook = None
         if needs_outlook(cfg):
             outlook = Outlook(
                 cfg,
-                forecast_window=timedelta(milliseconds=settings.predictive_window_ms),
-                check_interval=timedelta(milliseconds=settings.check_interval_ms),
+                forecast_window=timedelta(milliseconds=settings.policy.predictive_window_ms),
+                check_interval=timedelta(milliseconds=settings.daemon.check_interval_ms),
                 lead_time=_lead_time(settings, store),
             )
             _preload(outlook, history, clock())
@@ -82,7 +80,7 @@ class Foresight:
             lead_times=store,
             live_workers=live_workers,
             clock=clock,
-            fixed_lead=settings.scale_up_lead_time_ms is not None,
+            fixed_lead=settings.policy.scale_up_lead_time_ms is not None,
         )
 
     def observe(self, result: CheckResult) -> None:
@@ -143,8 +141,9 @@ class Foresight:
 
 
 def _lead_time(settings: Settings, store: LeadTimeStore) -> timedelta:
-    if settings.scale_up_lead_time_ms is not None:
-        return timedelta(milliseconds=settings.scale_up_lead_time_ms)
+    fixed = settings.policy.scale_up_lead_time_ms
+    if fixed is not None:
+        return timedelta(milliseconds=fixed)
     try:
         return store.typical() or DEFAULT_LEAD_TIME
     except AutoscalerError as exc:  # first start: the tables come with the first check

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from warmup_autoscaler.alerts.growth import Sample, SampleWindow
 from warmup_autoscaler.forecast import SlopeFit, forecast
-from warmup_autoscaler.growth import Sample, SampleWindow
 from warmup_autoscaler.policy import Forecast, PolicyConfig
 
 __all__ = ["DEFAULT_LEAD_TIME", "Outlook", "PolicyInputs", "needs_outlook"]

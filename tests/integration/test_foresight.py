@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.settings import make_settings
 from warmup_autoscaler import foresight
 from warmup_autoscaler.config import Settings
-from warmup_autoscaler.controller import CheckResult
 from warmup_autoscaler.foresight import Foresight
 from warmup_autoscaler.outlook import DEFAULT_LEAD_TIME
 from warmup_autoscaler.policy import Action, Decision
+from warmup_autoscaler.status import CheckResult
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore, SampleRecord
 from warmup_autoscaler.store.lead_times import KEEP_LEAD_TIMES, LeadTime, LeadTimeStore
@@ -36,7 +37,7 @@ def migrated(db: Database) -> Database:
 
 
 def settings(**env: object) -> Settings:
-    return Settings(local_worker_command="true", **env)  # type: ignore[arg-type]
+    return make_settings(local_worker_command="true", **env)
 
 
 class Clock:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.settings import make_settings
 from tests.unit.test_controller import Clock, FakeCounter, FakeJournal, FakePlatform
-from warmup_autoscaler.config import Settings
-from warmup_autoscaler.controller import Controller, policy_config
+from warmup_autoscaler.alerts.growth import Sample
+from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.forecast import forecast, median_step_slope
-from warmup_autoscaler.growth import Sample
 from warmup_autoscaler.outlook import Outlook, needs_outlook
 from warmup_autoscaler.policy import PolicyConfig
 
@@ -85,10 +85,10 @@ def test_the_controller_holds_a_scale_down_for_the_windows_peak():
     and journaled with the stabilization reason, and scaled down once the peak is 30 min old."""
     clock = Clock()
     counter, platform, journal = FakeCounter(4400), FakePlatform(6), FakeJournal()
-    settings = Settings(
+    settings = make_settings(
         local_worker_command="true", scaling_mode="tracking", target_utilization=0.75
     )
-    outlook = Outlook(policy_config(settings), forecast_window=FIVE * 6, check_interval=FIVE)
+    outlook = Outlook(settings.policy.to_policy(), forecast_window=FIVE * 6, check_interval=FIVE)
     controller = Controller(
         settings=settings,
         counter=counter,

@@ -24,6 +24,7 @@ from warmup_autoscaler.simulation.replay import replay
 from warmup_autoscaler.simulation.series import MAX_HISTORY_POINTS, Series, from_samples
 from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.lead_times import LeadTimeStore
+from warmup_autoscaler.wire import iso
 
 __all__ = ["DRAWN_POINTS", "whatif_router"]
 
@@ -31,10 +32,6 @@ DRAWN_POINTS = 500
 ProfileName = Literal[
     "current", "conservative", "balanced", "aggressive", "step", "target", "tracking", "predictive"
 ]
-
-
-def _iso(t: Any) -> str:
-    return str(t.isoformat().replace("+00:00", "Z"))
 
 
 def _actual_workers(series: Series) -> list[int]:
@@ -53,8 +50,8 @@ def whatif(history: HistoryStore, settings: Settings, window: str, name: str) ->
     stored = history.samples(since, until, max_points=MAX_HISTORY_POINTS)
     base: dict[str, Any] = {
         "window": window,
-        "since": _iso(since),
-        "until": _iso(until),
+        "since": iso(since),
+        "until": iso(until),
         "profile": profile.to_dict(),
         "profiles": list(PROFILES),
     }
@@ -65,14 +62,14 @@ def whatif(history: HistoryStore, settings: Settings, window: str, name: str) ->
     lead = LeadTimeStore(history.db).typical() or timedelta(0)
     result = replay(series, profile, lead_time=lead)
     actual = _actual_workers(series)
-    per = settings.mailboxes_per_worker
+    per = settings.policy.mailboxes_per_worker
     happened = measure(
         series.times,
         series.mailboxes,
         actual,
         start_workers=actual[0],
         per_worker=per,
-        up_threshold=settings.scale_up_threshold,
+        up_threshold=settings.policy.scale_up_threshold,
     )
     step = max(1, -(-len(series) // DRAWN_POINTS))
     drawn = sorted({*range(0, len(series), step), len(series) - 1})
@@ -84,7 +81,7 @@ def whatif(history: HistoryStore, settings: Settings, window: str, name: str) ->
         "simulated": result.figures.to_dict(),
         "points": [
             {
-                "t": _iso(series.times[i]),
+                "t": iso(series.times[i]),
                 "mailboxes": series.mailboxes[i],
                 "actualCapacity": actual[i] * per,
                 "capacity": result.checks[i].workers * per,

@@ -12,8 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from warmup_autoscaler.config import ENV_PREFIX, Settings, env_name, load_settings
-from warmup_autoscaler.controller import policy_config
+from warmup_autoscaler.config import ENV_PREFIX, PolicySettings, Settings, load_settings
 from warmup_autoscaler.errors import ConfigError
 from warmup_autoscaler.policy import PolicyConfig
 
@@ -56,23 +55,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "tracking": {"scaling_mode": "tracking"},
     "predictive": {"scaling_mode": "tracking", "predictive": True},
 }
-DECISION_SETTINGS = (
-    "mailboxes_per_worker",
-    "min_workers",
-    "max_workers",
-    "scale_up_threshold",
-    "scale_down_threshold",
-    "scale_up_cooldown_ms",
-    "scale_down_cooldown_ms",
-    "scaling_mode",
-    "max_step",
-    "target_utilization",
-    "tracking_tolerance",
-    "scale_down_stabilization_ms",
-    "predictive",
-    "predictive_window_ms",
-    "scale_up_lead_time_ms",
-)
+DECISION_SETTINGS = tuple(PolicySettings.model_fields)  # the settings that change decisions
+env_name = PolicySettings.env_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,12 +85,12 @@ class Profile:
         }
 
 
-def profile_from_settings(name: str, settings: Settings, changes: dict[str, Any]) -> Profile:
-    lead = settings.scale_up_lead_time_ms
+def profile_from_settings(name: str, policy: PolicySettings, changes: dict[str, Any]) -> Profile:
+    lead = policy.scale_up_lead_time_ms
     return Profile(
         name=name,
-        policy=policy_config(settings),
-        forecast_window=timedelta(milliseconds=settings.predictive_window_ms),
+        policy=policy.to_policy(),
+        forecast_window=timedelta(milliseconds=policy.predictive_window_ms),
         lead_time=None if lead is None else timedelta(milliseconds=lead),
         changes={env_name(k): v for k, v in changes.items()},
     )
@@ -115,7 +99,7 @@ def profile_from_settings(name: str, settings: Settings, changes: dict[str, Any]
 def named_profile(settings: Settings, name: str) -> Profile:
     """A named profile on top of already validated settings (the daemon's); KeyError if unknown."""
     changes = PROFILES[name]
-    return profile_from_settings(name, settings.model_copy(update=changes), changes)
+    return profile_from_settings(name, settings.policy.model_copy(update=changes), changes)
 
 
 def parse_variant(text: str) -> dict[str, str]:
@@ -141,9 +125,10 @@ def parse_variant(text: str) -> dict[str, str]:
     return changes
 
 
-def _load(env_file: Path | None, label: str, changes: dict[str, Any]) -> Settings:
+def _load(env_file: Path | None, label: str, changes: dict[str, Any]) -> PolicySettings:
+    overrides = {env_name(k): v for k, v in changes.items()}
     try:
-        return load_settings(env_file, for_platform=False, **changes)
+        return load_settings(env_file, for_platform=False, overrides=overrides).policy
     except ConfigError as exc:
         raise ConfigError([f"profile {label}: {p}" for p in exc.problems]) from exc
 
