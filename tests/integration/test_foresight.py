@@ -19,12 +19,8 @@ from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore, SampleRecord
 from warmup_autoscaler.store.lead_times import KEEP_LEAD_TIMES, LeadTime, LeadTimeStore
 from warmup_autoscaler.store.migrate import upgrade
-from warmup_autoscaler.worker.registry import (
-    ACTIVE,
-    Registry,
-    WorkerIdentity,
-    count_live_workers,
-)
+from warmup_autoscaler.store.workers import count_live_workers
+from warmup_autoscaler.worker.registry import ACTIVE, Registry, WorkerIdentity
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TTL_MS = 30_000
