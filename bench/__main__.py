@@ -128,6 +128,44 @@ def _claims(r: Result) -> list[Row]:
     ]
 
 
+def _simulation(r: Result) -> list[Row]:
+    rows = []
+    for kind in ("growth", "bulk-import", "churn", "steady"):
+        ours, lean = r[f"{kind}_tracking_wh"], r[f"{kind}_leanest_wh"]
+        clean = r[f"{kind}_tracking_under"] == 0 and r[f"{kind}_tracking_flaps"] == 0
+        ok = clean and ours <= 1.05 * lean
+        rows.append(
+            _vs(
+                f"{kind}: tracking worker-h vs leanest 0-under rule",
+                ours,
+                lean,
+                "{:,.1f} h",
+                f"<= 1.05, 0 under, 0 flaps: {_met(ok)}",
+            )
+        )
+    for kind in ("growth", "bulk-import", "churn", "steady"):
+        ours, lean = r[f"{kind}_tracking_wh"], r[f"{kind}_leanest_safe_wh"]
+        rows.append(
+            _vs(
+                f"{kind}: ... vs leanest rule 0-under on every series",
+                ours,
+                lean,
+                "{:,.1f} h",
+                f"<= 1.05: {_met(ours <= 1.05 * lean)}",
+            )
+        )
+    rows.append(
+        _vs(
+            "churn: tracking worker-h vs the seed's band",
+            r["churn_tracking_wh"],
+            r["churn_band_wh"],
+            "{:,.1f} h",
+            f"< 1: {_met(r['churn_tracking_wh'] < r['churn_band_wh'])}",
+        )
+    )
+    return rows
+
+
 # name -> (module in bench/, its summary rows)
 BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "decisions": ("decisions", _decisions),
@@ -136,6 +174,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "status": ("status_api", _status),
     "rebalance": ("rebalance", _rebalance),
     "claims": ("claims", _claims),
+    "simulation": ("simulation", _simulation),
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from warmup_autoscaler.cli_simulate import simulate
 from warmup_autoscaler.config import API_URL_VAR, ENV_FILE_VAR, ApiSettings, Settings, load_settings
 from warmup_autoscaler.errors import AutoscalerError
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create the auto-scaler's tables and demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command()(simulate)
 
 _env_file: Path | None = Path(".env")
 

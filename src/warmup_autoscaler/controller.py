@@ -27,6 +27,7 @@ from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.journal import JournalStore, JournalWriter, SampleSink, log_check
 from warmup_autoscaler.logs import get_logger
+from warmup_autoscaler.outlook import Outlook
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.policy import Action, Decision, decide
 from warmup_autoscaler.status import CheckResult, Status
@@ -70,6 +71,7 @@ class Controller:
         fleet: Callable[[], FleetSnapshot] | None = None,
         observers: Sequence[Callable[[CheckResult], None]] = (),
         alerts: Callable[[], tuple[FiringAlert, ...]] = tuple,
+        outlook: Outlook | None = None,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy.to_policy()
@@ -79,6 +81,7 @@ class Controller:
         self.clock = clock  # the time decisions and the status are taken at
         self._resume_fleet = resume_fleet
         self._alerts = alerts
+        self._outlook = outlook  # the window's peak and a forecast (tracking, predictive)
         # Called with each check's result, in order: its log line, then e.g. alerts and metrics.
         self.observers: list[Callable[[CheckResult], None]] = [log_check, *observers]
         self.journal = JournalWriter(
@@ -182,6 +185,7 @@ class Controller:
         except AutoscalerError as exc:
             return done(None, error=exc.message, failed_step="prepare"), False
         state = self.state
+        inputs = self._outlook.inputs(now, mailboxes) if self._outlook else None
         decision = decide(
             mailboxes=mailboxes,
             workers=workers,
@@ -189,6 +193,8 @@ class Controller:
             last_scale_up=state.last_scale_up_at,
             last_scale_down=state.last_scale_down_at,
             now=now,
+            window_peak=inputs.window_peak if inputs else None,
+            forecast=inputs.forecast if inputs else None,
         )
         if decision.action is Action.NO_CHANGE:
             return done(decision), False

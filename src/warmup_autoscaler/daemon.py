@@ -24,6 +24,7 @@ from warmup_autoscaler.api import create_app
 from warmup_autoscaler.config import ApiSettings, Settings, load_settings
 from warmup_autoscaler.controller import Controller, utc_now
 from warmup_autoscaler.errors import AutoscalerError, PlatformError, StoreError
+from warmup_autoscaler.foresight import Foresight
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import PlatformContext, create_platform, platform_class
@@ -72,6 +73,9 @@ class Daemon:
             settings, PlatformContext(live_workers=lambda: _live(db, ttl_ms))
         )
         history = HistoryStore(db)
+        foresight = Foresight.build(
+            settings, db, history, live_workers=lambda: _live(db, ttl_ms), clock=utc_now
+        )
         policy = settings.policy.to_policy()
         alerting = Alerting.from_settings(settings.alerts, policy)
         controller = Controller(
@@ -84,9 +88,10 @@ class Daemon:
             history=history,
             fleet=lambda: fleet_snapshot(db, ttl_ms),
             alerts=alerting.firing,
+            outlook=foresight.outlook,
         )
         metrics = Metrics(lambda: controller.status, controller.clock)
-        controller.observers += [alerting.observe, metrics.observe]
+        controller.observers += [alerting.observe, metrics.observe, foresight.observe]
         return cls(
             settings=settings,
             db=db,

@@ -13,6 +13,7 @@ __all__ = [
     "CountError",
     "MissingTablesError",
     "PlatformError",
+    "SeriesError",
     "StoreError",
 ]
 
@@ -50,3 +51,7 @@ class StoreError(AutoscalerError):
 
 class MissingTablesError(StoreError):
     """The auto-scaler's tables are missing: run `warmup-autoscaler db init`."""
+
+
+class SeriesError(AutoscalerError):
+    """The series of mailbox counts to simulate is invalid."""

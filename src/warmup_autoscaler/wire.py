@@ -46,6 +46,8 @@ def status_json(status: Status, now: datetime) -> dict[str, Any]:
             "scaleDownCooldownMs": round(p.scale_down_cooldown.total_seconds() * 1000),
             "scalingMode": p.mode,
             "maxStep": p.max_step,
+            "targetUtilization": p.target_utilization,
+            "predictive": p.predictive,
         },
         "cooldowns": {
             "scaleUpSecondsLeft": status.scale_up_cooldown_left(now).total_seconds(),

@@ -27,9 +27,7 @@ from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.platforms.kubernetes import KubernetesPlatform, load_api_client
 
 TOKEN = "test-token"
-PATH_RE = re.compile(
-    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)/scale$"
-)
+PATH_RE = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)/scale$")
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json")
 
 

@@ -163,10 +163,12 @@ def test_migrations_match_the_schema(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from warmup_autoscaler.store.lead_times import lead_time_metadata
+
     upgrade(db)
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, [metadata, worker_metadata]) == []
+        assert compare_metadata(context, [metadata, worker_metadata, lead_time_metadata]) == []
 
 
 def test_upgrade_on_unreachable_database_says_what_to_check(tmp_path: Path) -> None:

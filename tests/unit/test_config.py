@@ -104,7 +104,7 @@ BAD = [
     ("AUTO_SCALER_MAILBOXES_PER_WORKER", "1e3x", "at least 1"),
     ("AUTO_SCALER_ENABLED", "maybe", "true or false"),
     ("AUTO_SCALER_PLATFORM", "nomad", "must be one of local, manual"),
-    ("AUTO_SCALER_SCALING_MODE", "jump", "step or target"),
+    ("AUTO_SCALER_SCALING_MODE", "jump", "step, target or tracking"),
     ("AUTO_SCALER_MAX_STEP", "0", "at least 1"),
     ("AUTO_SCALER_API_PORT", "70000", "from 1 to 65535"),
     ("AUTO_SCALER_MAILBOX_QUERY", "DELETE FROM mailboxes", "must be a SELECT"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,6 +145,9 @@ class SampleWindow:
 
     def __len__(self) -> int:
         return len(self._samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self._samples)
 
     def add(self, at: datetime, mailboxes: int) -> None:
         if self._samples and at - self._samples[-1].at < self._spacing:

@@ -19,6 +19,7 @@ from warmup_autoscaler import __version__
 from warmup_autoscaler.alerts import Alerting
 from warmup_autoscaler.api.auth import admin_dependency
 from warmup_autoscaler.api.history import history_router
+from warmup_autoscaler.api.whatif import whatif_router
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.metrics import Metrics
@@ -128,6 +129,7 @@ def create_app(
 
     if history is not None:
         app.include_router(history_router(history, PREFIX))
+        app.include_router(whatif_router(history, controller.settings, PREFIX))
 
     if metrics is not None:
 

@@ -60,8 +60,21 @@ class PolicySettings(SettingsGroup):
     scale_down_threshold: float = Field(0.3, gt=0, le=1)
     scale_up_cooldown_ms: int = Field(300_000, ge=0)
     scale_down_cooldown_ms: int = Field(600_000, ge=0)
-    scaling_mode: Literal["step", "target"] = "step"
+    scaling_mode: Literal["step", "target", "tracking"] = "step"
     max_step: int = Field(10, ge=1)
+    # tracking mode (AUTO_SCALER_SCALING_MODE=tracking): a set point, like Kubernetes' HPA
+    target_utilization: float = Field(0.8, gt=0, le=1)
+    tracking_tolerance: float = Field(0.1, ge=0, lt=1)
+    scale_down_stabilization_ms: int = Field(1_800_000, ge=0)
+    # predictive scaling: scale up ahead of a forecast crossing (docs/simulation.md)
+    predictive: bool = False
+    predictive_window_ms: int = Field(1_800_000, ge=60_000)  # samples the trend is fitted over
+    scale_up_lead_time_ms: int | None = Field(None, ge=0)  # unset: measured from past scale-ups
+
+    ALLOWED: ClassVar[dict[str, str]] = {
+        "tracking_tolerance": "a number from 0 up to (not including) 1 (e.g. 0.1)",
+        "scale_up_lead_time_ms": "a whole number of milliseconds, 0 or more (e.g. 60000), or unset",
+    }
 
     def to_policy(self) -> PolicyConfig:
         """The pure engine's configuration."""
@@ -75,6 +88,10 @@ class PolicySettings(SettingsGroup):
             scale_down_cooldown=timedelta(milliseconds=self.scale_down_cooldown_ms),
             mode=self.scaling_mode,
             max_step=self.max_step,
+            target_utilization=self.target_utilization,
+            tolerance=self.tracking_tolerance,
+            scale_down_stabilization=timedelta(milliseconds=self.scale_down_stabilization_ms),
+            predictive=self.predictive,
         )
 
     def problems(self) -> list[Problem]:
@@ -86,6 +103,16 @@ class PolicySettings(SettingsGroup):
         if self.min_workers > self.max_workers:
             most = f"must be at most {self.env_name('max_workers')} ({self.max_workers})"
             found.append(Problem("min_workers", most, ("max_workers",)))
+        s, tol = self.target_utilization, self.tracking_tolerance
+        if self.scaling_mode == "tracking" and s * (1 + tol) > 1:
+            reach = (
+                f"with {self.env_name('tracking_tolerance')}={tol:g} lets utilization reach "
+                f"{s * (1 + tol) * 100:.1f}% before tracking mode scales up: must be at most "
+                f"{1 / (1 + tol):.3f} (set point x (1 + tolerance) <= 1)"
+            )
+            found.append(
+                Problem("target_utilization", reach, ("scaling_mode", "tracking_tolerance"))
+            )
         return found
 
     def flap_warning(self) -> str | None:
