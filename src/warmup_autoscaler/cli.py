@@ -29,7 +29,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Create the auto-scaler's tables and demo data.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Create the auto-scaler's tables, its change trigger and demo data.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.command()(simulate)
 
@@ -298,6 +300,7 @@ def db_init(
     """Create or upgrade the auto-scaler's tables (versioned migrations)."""
     from warmup_autoscaler.store.demo import create_demo_tables
     from warmup_autoscaler.store.migrate import upgrade
+    from warmup_autoscaler.watch.trigger import apply_trigger_setting
 
     settings = _settings(for_platform=False)
     db = _database(settings)
@@ -305,12 +308,31 @@ def db_init(
         upgrade(db)
         if demo:
             create_demo_tables(db)
+        typer.echo(
+            f"database ready: {settings.database.safe_url}"
+            + (" (with demo mailboxes table)" if demo else "")
+        )
+        trigger_note = apply_trigger_setting(db, settings.react)
     finally:
         db.dispose()
-    typer.echo(
-        f"database ready: {settings.database.safe_url}"
-        + (" (with demo mailboxes table)" if demo else "")
-    )
+    if trigger_note:
+        typer.echo(trigger_note)
+
+
+@db_app.command("remove-trigger")
+def db_remove_trigger() -> None:
+    """Remove the change trigger `db init` installs with AUTO_SCALER_REACT_ON_CHANGE=true."""
+    from warmup_autoscaler.watch.trigger import remove_change_trigger
+
+    settings = _settings(for_platform=False)
+    db = _database(settings)
+    try:
+        if db.dialect_name != "postgresql":
+            typer.echo("no change trigger on SQLite: nothing to remove")
+            return
+        typer.echo(remove_change_trigger(db, settings.react.table_name))
+    finally:
+        db.dispose()
 
 
 @db_app.command("seed")

@@ -35,6 +35,7 @@ from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import StateStore
 from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
+from warmup_autoscaler.watch.reaction import react_to_changes
 
 __all__ = ["Daemon", "run_daemon", "start"]
 
@@ -118,12 +119,14 @@ class Daemon:
         server = _Server(config)
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
         await asyncio.to_thread(self._preload_growth)
+        reaction = react_to_changes(self.settings, self.db, self.controller, stop)
         checks = asyncio.create_task(self._check_loop(stop))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({server_task, checks, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         log.info("stopping", reason="signal" if not server_task.done() else "api server stopped")
         await checks
+        await reaction.close()
         await self.controller.flush()
         server.should_exit = True
         await server_task

@@ -36,7 +36,7 @@ SKIP_TEXT = {
 @dataclass(frozen=True, kw_only=True)
 class CheckResult:
     checked_at: datetime
-    trigger: str  # startup | interval | api
+    trigger: str  # startup | interval | api | change
     decision: Decision | None
     duration_ms: float
     executed: bool = False

@@ -25,6 +25,7 @@ from warmup_autoscaler.config.groups import (
     DatabaseSettings,
     LogSettings,
     PolicySettings,
+    ReactSettings,
     WorkerSettings,
     normalize_database_url,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "DatabaseSettings",
     "LogSettings",
     "PolicySettings",
+    "ReactSettings",
     "Settings",
     "SettingsGroup",
     "WorkerSettings",
@@ -64,6 +66,7 @@ CORE_GROUPS: dict[str, type[SettingsGroup]] = {
     "worker": WorkerSettings,
     "alerts": AlertSettings,
     "logs": LogSettings,
+    "react": ReactSettings,
 }
 
 
@@ -82,6 +85,7 @@ class Settings:
     worker: WorkerSettings
     alerts: AlertSettings
     logs: LogSettings
+    react: ReactSettings
     # The settings class of the platform `daemon.platform` names (NoPlatformSettings when the
     # settings were loaded for a process that runs no platform).
     platform: SettingsGroup

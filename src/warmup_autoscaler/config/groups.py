@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from warmup_autoscaler.config.base import Problem, SettingsGroup
+from warmup_autoscaler.config.table_name import TABLE_NAME_ALLOWED, TableName, parse_table_name
 from warmup_autoscaler.policy import PolicyConfig
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "DatabaseSettings",
     "LogSettings",
     "PolicySettings",
+    "ReactSettings",
     "WorkerSettings",
     "normalize_database_url",
 ]
@@ -239,6 +241,34 @@ class LogSettings(SettingsGroup):
 
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ReactSettings(SettingsGroup):
+    """Checks on changes of the mailboxes table, besides the interval (docs/reaction.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_REACT_")
+    ALLOWED: ClassVar[dict[str, str]] = {
+        "method": "auto (the PostgreSQL trigger where installed, else the probe) or probe",
+        "table": TABLE_NAME_ALLOWED,
+    }
+
+    on_change: bool = False
+    method: Literal["auto", "probe"] = "auto"
+    table: str = "mailboxes"
+    debounce_ms: int = Field(1000, ge=100, le=3_600_000)
+    probe_interval_ms: int = Field(2000, ge=100, le=3_600_000)
+
+    @property
+    def table_name(self) -> TableName:
+        """The watched table, parsed (valid once the settings are loaded)."""
+        return parse_table_name(self.table)
+
+    def problems(self) -> list[Problem]:
+        try:
+            parse_table_name(self.table)
+        except ValueError as exc:
+            return [Problem("table", str(exc))]
+        return []
 
 
 def normalize_database_url(url: str) -> str:

@@ -86,7 +86,7 @@ checks = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("checked_at", UTCDateTime(), nullable=False, index=True),
-    Column("trigger", String(20), nullable=False),  # startup | interval | api
+    Column("trigger", String(20), nullable=False),  # startup | interval | api | change
     Column("mailbox_count", BigInteger, nullable=True),
     Column("current_workers", Integer, nullable=True),
     Column("target_workers", Integer, nullable=True),

@@ -40,7 +40,7 @@ class CheckRecord:
     """One check as journaled: what was counted, decided and done (or the error that stopped it)."""
 
     checked_at: datetime
-    trigger: str  # startup | interval | api
+    trigger: str  # startup | interval | api | change
     mailbox_count: int | None = None
     current_workers: int | None = None
     target_workers: int | None = None
