@@ -166,6 +166,40 @@ def _simulation(r: Result) -> list[Row]:
     return rows
 
 
+def _reaction(r: Result) -> list[Row]:
+    s, ms, checks = "{:.3f} s", "{:.3f} ms", r["burst_checks"]
+    return [
+        _vs(
+            "commit -> scale action, NOTIFY vs interval only",
+            r["notify_s"],
+            r["interval_s"],
+            s,
+            f"<= 1 s: {_met(r['notify_s'] <= 1.0)}",
+        ),
+        _vs("  the same with the probe (no trigger, 2 s)", r["probe_s"], r["interval_s"], s),
+        Row(
+            label="  extra checks, 1,000 commits in 5 s",
+            ours=f"{checks:.0f}",
+            baseline="-",
+            ratio=float("nan"),
+            goal=f"<= 6: {_met(checks <= 6)}",
+        ),
+        _vs(
+            "  one commit, with the trigger vs without",
+            r["trigger_write_ms"],
+            r["plain_write_ms"],
+            ms,
+        ),
+        _vs("  probe vs count, PostgreSQL (stats)", r["pg_probe_ms"], r["pg_count_ms"], ms),
+        _vs(
+            "  probe vs count, SQLite (data_version)",
+            r["sqlite_probe_ms"],
+            r["sqlite_count_ms"],
+            ms,
+        ),
+    ]
+
+
 # name -> (module in bench/, its summary rows)
 BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "decisions": ("decisions", _decisions),
@@ -175,6 +209,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "rebalance": ("rebalance", _rebalance),
     "claims": ("claims", _claims),
     "simulation": ("simulation", _simulation),
+    "reaction": ("reaction", _reaction),
 }
 
 
