@@ -1,8 +1,10 @@
 """Debounced `change` checks in the daemon's event loop, fed by the watcher thread.
 
 The first change after a quiet spell starts a check at once. Changes arriving while that check
-runs, or within `AUTO_SCALER_REACT_DEBOUNCE_MS` of its start, schedule one more check when the
-window ends, however many they are: at most one `change` check per window, and none is lost.
+runs, or within `AUTO_SCALER_REACT_DEBOUNCE_MS` after it ended, schedule one more check when that
+window ends, however many they are: at least a window between two `change` checks, so at most one
+per window, and no change is left without a check after it. Windows count from a check's end, so
+a slow check (a long count) still leaves the database a full window of rest.
 Interval checks go on as before, and no check overlaps another (the controller's lock, which is
 taken only for the check itself, never while waiting out a window).
 """
@@ -65,12 +67,12 @@ class DebouncedChecks:
             if stop.is_set():
                 return
             self._changed.clear()  # changes from here on are not covered: they set it again
-            next_at = self._clock() + self._debounce_s
             self.checks += 1
             try:
                 await self._check()
             except Exception:  # a failing check must not end the reaction to changes
                 log.exception("change_check_failed")
+            next_at = self._clock() + self._debounce_s
 
 
 class Reaction:

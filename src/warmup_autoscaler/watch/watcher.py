@@ -101,11 +101,8 @@ class ChangeWatcher:
                 with self._connect() as conn:
                     connected = True
                     self.connections += 1
-                    if missed:
-                        log.info("change_watch_reconnected", table=str(self.table))
-                        self._on_change()
-                    retry_s, missed = FIRST_RETRY_S, False
-                    self._watch_postgres(conn)
+                    retry_s = FIRST_RETRY_S
+                    self._watch_postgres(conn, missed)
             except Exception as exc:
                 if self._stop.is_set():
                     break
@@ -127,7 +124,10 @@ class ChangeWatcher:
         params.setdefault("application_name", "warmup-autoscaler change watch")
         return psycopg.connect(*cargs, **params, autocommit=True)
 
-    def _watch_postgres(self, conn: Any) -> None:
+    def _watch_postgres(self, conn: Any, missed: bool) -> None:
+        """Watch on `conn` until stopped or a driver error. `missed`: changes may have gone
+        unseen before this connection, so once it watches, that counts as a change."""
+
         def fetch(sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
             rows: Sequence[Sequence[Any]] = conn.execute(sql, params).fetchall()
             return rows
@@ -136,6 +136,9 @@ class ChangeWatcher:
             conn.execute(f"LISTEN {CHANNEL}")  # before looking, so nothing falls in between
         target, notify = self._look(fetch)
         last = None if notify else self._stats(fetch, target)
+        if missed:
+            log.info("change_watch_reconnected", table=str(self.table))
+            self._on_change()
         now = time.monotonic()
         next_probe, next_look = now + self.probe_interval_s, now + HEALTH_CHECK_S
         while not self._stop.is_set():
