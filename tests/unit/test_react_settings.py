@@ -57,7 +57,19 @@ def test_overlong_table_name_is_refused():
         parse_table_name("x" * 64)
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=30))
+def test_name_that_is_not_utf8_is_refused():
+    """Undecodable bytes in the environment (a lone surrogate) are refused, not a crash."""
+    with pytest.raises(ValueError, match="is not valid UTF-8 text"):
+        parse_table_name('"\udcff"')
+
+
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=15,  # at most 60 bytes of UTF-8: under the 63-byte limit
+    )
+)
 def test_any_quoted_name_round_trips(name):
     """Whatever a quoted name holds, its SQL form parses back to the same name."""
     table = TableName(schema=None, name=name)

@@ -50,7 +50,11 @@ def parse_table_name(text: str) -> TableName:
             raise ValueError(f"must be {TABLE_NAME_ALLOWED}")
         plain, quoted = found.groups()
         part = plain.lower() if plain is not None else quoted.replace('""', '"')
-        if len(part.encode()) > MAX_PART_BYTES:
+        try:
+            size = len(part.encode())
+        except UnicodeEncodeError:  # a lone surrogate: undecodable bytes in the environment
+            raise ValueError(f"{part!r} is not valid UTF-8 text") from None
+        if size > MAX_PART_BYTES:
             raise ValueError(f"'{part}' is longer than {MAX_PART_BYTES} bytes, PostgreSQL's limit")
         parts.append(part)
         rest = rest[found.end() :]
