@@ -80,6 +80,10 @@ def violations(imports: list[Import]) -> list[str]:
             for room in ("controller", "api", "cli", "daemon", "platforms", "worker", "alerts"):
                 if _room(target, p + room):
                     flag(i, "the store and the sensor sit below the loop")
+        if _room(mod, p + "watch"):
+            for room in ("controller", "api", "cli", "daemon", "platforms", "worker", "alerts"):
+                if _room(target, p + room):
+                    flag(i, "the change watcher sits beside the sensor; it calls check() only")
         if _room(mod, p + "worker"):
             for room in ("controller", "api", "cli", "daemon", "platforms", "alerts", "metrics"):
                 if _room(target, p + room):
@@ -130,6 +134,7 @@ def test_the_package_imports_in_the_direction_of_the_loop():
         ("warmup_autoscaler.store.state", "from warmup_autoscaler.controller import Controller"),
         ("warmup_autoscaler.worker.runtime", "from warmup_autoscaler.platforms import PLATFORMS"),
         ("warmup_autoscaler.config.groups", "from warmup_autoscaler.platforms import PLATFORMS"),
+        ("warmup_autoscaler.watch.reaction", "from warmup_autoscaler.controller import Controller"),
     ],
 )
 def test_an_import_against_the_direction_is_caught(module, source):
