@@ -185,20 +185,26 @@ def compose_v2_config(docker_engine: docker.DockerClient) -> Path:
 
 @dataclass(frozen=True, kw_only=True)
 class AppImages:
-    """The images scripts/build-images.sh built from this checkout."""
+    """The images scripts/build-images.sh built from this checkout: `app` is the auto-scaler."""
 
     app: str
+    worker: str
     postgres: str
 
 
 @pytest.fixture(scope="session")
 def app_images(docker_engine: docker.DockerClient) -> AppImages:
-    """warmup-autoscaler:latest and warmup-postgres:15, built here without any image registry."""
-    images = AppImages(app="warmup-autoscaler:latest", postgres="warmup-postgres:15")
+    """The auto-scaler, worker and PostgreSQL images, built here without any image registry."""
+    images = AppImages(
+        app="warmup-autoscaler:latest",
+        worker="warmup-autoscaler-worker:latest",
+        postgres="warmup-postgres:15",
+    )
     env = {
         **os.environ,
         "PYTHON": sys.executable,
         "APP_IMAGE": images.app,
+        "WORKER_IMAGE": images.worker,
         "POSTGRES_LOCAL_IMAGE": images.postgres,
     }
     script = REPO / "scripts" / "build-images.sh"
