@@ -8,39 +8,47 @@
 #   docker build --target worker -t warmup-autoscaler-worker:latest .
 #   (add --build-arg BASE_IMAGE=warmup-python-base:bookworm where no registry is reachable)
 #
-# The dependencies are installed from pyproject.toml alone, before the source is copied, so a
-# change under src/ rebuilds only the last, small layer of each image (BENCHMARKS.md, "Images").
+# The dependencies are installed from the requirements read from pyproject.toml, before the source
+# is copied, so a change under src/ (or one to pyproject.toml that leaves the requirements alone)
+# rebuilds only the last, small layer of each image (BENCHMARKS.md, "Images").
 # BASE_IMAGE must be a Debian (bookworm) image with python3 >= 3.11 and its venv module:
 # python:3.11-slim where a registry is reachable, or the one scripts/build-base-image.sh makes
 # without any registry. If the build context holds a wheelhouse/ folder (scripts/build-images.sh
 # prepares one), every Python package comes from it with no network; otherwise from PyPI.
 ARG BASE_IMAGE=python:3.11-slim
 
-# --- pip, setuptools and wheel in a venv of their own, which no image carries ---------------------
+# --- the requirements, read from pyproject.toml: the dependency layers change only when they do --
+FROM ${BASE_IMAGE} AS requirements
+WORKDIR /build
+COPY pyproject.toml scripts/pyproject-requirements.py /build/
+RUN python3 pyproject-requirements.py pyproject.toml --build >build.txt \
+ && python3 pyproject-requirements.py pyproject.toml >worker.txt \
+ && python3 pyproject-requirements.py pyproject.toml kubernetes docker >auto-scaler.txt
+
+# --- build tools, which no image carries: binutils, and pip, setuptools and wheel in a venv ------
 FROM ${BASE_IMAGE} AS build-tools
 LABEL io.warmup-autoscaler.stage=builder
-# binutils for scripts/strip-extensions.sh
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils \
  && rm -rf /var/lib/apt/lists/*
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     PIP_CONFIG_FILE=/build/pip.conf
 WORKDIR /build
-# Only what decides the dependencies; the wheelhouse's wheels (if any) land beside them.
-COPY pyproject.toml scripts/pyproject-requirements.py scripts/strip-extensions.sh wheelhouse* /build/
+# The wheelhouse's wheels (if any) land beside the script.
+COPY scripts/strip-extensions.sh wheelhouse* /build/
+COPY --from=requirements /build/*.txt /build/requirements/
 RUN if ls /build/*.whl >/dev/null 2>&1; then \
       printf '[global]\nno-index = true\nfind-links = /build\n' >/build/pip.conf; \
     else \
       : >/build/pip.conf; \
     fi \
  && python3 -m venv /opt/build \
- && /opt/build/bin/pip install $(python3 pyproject-requirements.py pyproject.toml --build)
+ && /opt/build/bin/pip install -r requirements/build.txt
 
 # --- the worker's dependencies, in the venv both images run from (no pip in it) -----------------
 FROM build-tools AS worker-deps
 RUN python3 -m venv --without-pip /opt/venv \
- && python3 pyproject-requirements.py pyproject.toml >requirements-worker.txt \
- && /opt/build/bin/pip --python /opt/venv/bin/python install -r requirements-worker.txt \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install -r requirements/worker.txt \
  && ./strip-extensions.sh /opt/venv/bin/python
 # More requirements to install beside the package, space-separated (e.g. your worker job's module).
 ARG EXTRA_PIP_PACKAGES=""
@@ -51,14 +59,13 @@ RUN if [ -n "$EXTRA_PIP_PACKAGES" ]; then \
 
 # --- the auto-scaler's: the same plus the kubernetes and docker extras -------------------------
 # kubernetes 37 ships its asyncio client (kubernetes/aio, 68 MB) in the same distribution; the
-# platform uses the synchronous one only, so the image leaves it out (the auto-scaler stage
-# imports every platform to prove the rest is whole).
+# platform uses the synchronous one only, so the image leaves it out, then imports what it uses.
 FROM worker-deps AS auto-scaler-deps
-RUN python3 pyproject-requirements.py pyproject.toml kubernetes docker >requirements-auto-scaler.txt \
- && /opt/build/bin/pip --python /opt/venv/bin/python install -r requirements-auto-scaler.txt \
+RUN /opt/build/bin/pip --python /opt/venv/bin/python install -r requirements/auto-scaler.txt \
  && ./strip-extensions.sh /opt/venv/bin/python \
  && aio="$(/opt/venv/bin/python -c 'import kubernetes, os; print(os.path.dirname(kubernetes.__file__))')/aio" \
- && test -d "$aio" && rm -rf "$aio"
+ && test -d "$aio" && rm -rf "$aio" \
+ && /opt/venv/bin/python -B -c "import kubernetes.client, kubernetes.config, docker"
 
 # --- the package itself, installed under /opt/app laid out like the venv --------------------------
 FROM worker-deps AS app
@@ -84,7 +91,7 @@ LABEL io.warmup-autoscaler.stage=worker
 COPY --from=worker-deps /opt/venv /opt/venv
 COPY --from=app /opt/app/ /opt/venv/
 USER warmup
-RUN python3 -B -c "import warmup_autoscaler.worker" && warmup-autoscaler --help >/dev/null
+RUN warmup-autoscaler --help >/dev/null
 ENTRYPOINT ["warmup-autoscaler"]
 CMD ["worker"]
 
@@ -101,8 +108,7 @@ COPY --from=auto-scaler-deps /opt/venv /opt/venv
 COPY --from=app /opt/app/ /opt/venv/
 ENV AUTO_SCALER_API_HOST=0.0.0.0
 USER warmup
-RUN python3 -B -c "import warmup_autoscaler.platforms.kubernetes, warmup_autoscaler.platforms.docker, warmup_autoscaler.platforms.swarm" \
- && warmup-autoscaler --help >/dev/null
+RUN warmup-autoscaler --help >/dev/null
 EXPOSE 3001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python3", "-c", "import os,sys,urllib.request as u; port=os.environ.get('AUTO_SCALER_API_PORT','3001'); sys.exit(0 if u.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]

@@ -13,6 +13,8 @@
 #       POSTGRES_DB, PGDATA), for machines that cannot pull postgres:15. SKIP_POSTGRES_IMAGE=1
 #       skips it.
 #   EXTRA_PIP_PACKAGES: more requirements installed into both images (e.g. your worker job).
+#   CACHE_DIR (default /var/cache/warmup-autoscaler, else ~/.cache/warmup-autoscaler): where the
+#       wheelhouse is kept between builds; REFRESH_WHEELHOUSE=1 downloads it again.
 # Docker's layer cache makes a rebuild with unchanged sources take seconds, and one after a change
 # under src/ rebuilds only the package's own layer.
 set -euo pipefail
@@ -22,6 +24,7 @@ BASE_IMAGE=${BASE_IMAGE:-warmup-python-base:bookworm}
 APP_IMAGE=${APP_IMAGE:-warmup-autoscaler:latest}
 WORKER_IMAGE=${WORKER_IMAGE:-warmup-autoscaler-worker:latest}
 POSTGRES_LOCAL_IMAGE=${POSTGRES_LOCAL_IMAGE:-warmup-postgres:15}
+CACHE_DIR=${CACHE_DIR:-/var/cache/warmup-autoscaler}
 PYTHON=${PYTHON:-python3}
 EXTRA_PIP_PACKAGES=${EXTRA_PIP_PACKAGES:-}
 
@@ -56,16 +59,31 @@ cp -r pyproject.toml README.md src Dockerfile .dockerignore "$ctx/"
 cp scripts/pyproject-requirements.py scripts/strip-extensions.sh "$ctx/scripts/"
 find "$ctx/src" -name '__pycache__' -prune -exec rm -rf {} + -o -name '*.egg-info' -prune -exec rm -rf {} +
 # Everything the Dockerfile installs: the build backend, the dependencies with every extra the
-# auto-scaler image carries, and the extra packages.
+# auto-scaler image carries, and the extra packages. The wheelhouse is kept in $CACHE_DIR under a
+# key of these requirements and the image's Python, so later builds reuse the very same wheels
+# (the same dependency layers, no index queries) until pyproject.toml or the base changes;
+# REFRESH_WHEELHOUSE=1 downloads them again (e.g. for a dependency's new release).
 read -r -a extra <<<"$EXTRA_PIP_PACKAGES"
 requirements=$("$PYTHON" scripts/pyproject-requirements.py pyproject.toml --build \
   && "$PYTHON" scripts/pyproject-requirements.py pyproject.toml kubernetes docker) \
   || fail "cannot read the requirements from pyproject.toml"
 mapfile -t requirements <<<"$requirements"
-"$PYTHON" -m pip download -qq --only-binary=:all: --dest "$ctx/wheelhouse" \
-  --python-version "$py_version" --implementation cp "${platforms[@]}" \
-  "${requirements[@]}" "${extra[@]}" \
-  || fail "pip download of the dependencies for Python $py_version ($arch) failed"
+key=$(printf '%s\n' "$py_version" "$libc_version" "$arch" "${requirements[@]}" "${extra[@]}" \
+  | sha256sum | cut -c1-16)
+mkdir -p "$CACHE_DIR" 2>/dev/null && [ -w "$CACHE_DIR" ] \
+  || CACHE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/warmup-autoscaler
+wheels="$CACHE_DIR/wheelhouse-$key"
+if [ ! -d "$wheels" ] || [ "${REFRESH_WHEELHOUSE:-0}" = 1 ]; then
+  mkdir -p "$CACHE_DIR"
+  partial=$(mktemp -d "$wheels.partial.XXXXXX")
+  "$PYTHON" -m pip download -qq --only-binary=:all: --dest "$partial" \
+    --python-version "$py_version" --implementation cp "${platforms[@]}" \
+    "${requirements[@]}" "${extra[@]}" \
+    || { rm -rf "$partial"; fail "pip download of the dependencies for Python $py_version ($arch) failed"; }
+  rm -rf "$wheels"
+  mv -T "$partial" "$wheels" 2>/dev/null || rm -rf "$partial"  # another build got there first
+fi
+cp "$wheels"/* "$ctx/wheelhouse/"
 
 # The two stages no final image descends from are tagged too, so that they stay as the layer
 # cache of the next build, and the untagged leftovers of earlier builds (ours only, by label) can
