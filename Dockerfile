@@ -19,6 +19,7 @@ ARG BASE_IMAGE=python:3.11-slim
 
 # --- the requirements, read from pyproject.toml: the dependency layers change only when they do --
 FROM ${BASE_IMAGE} AS requirements
+LABEL io.warmup-autoscaler.stage=builder
 WORKDIR /build
 COPY pyproject.toml scripts/pyproject-requirements.py /build/
 RUN python3 pyproject-requirements.py pyproject.toml --build >build.txt \

@@ -20,7 +20,6 @@ warmup-python-base:bookworm).
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["BUILD_INPUTS", "run"]
+from tests.docker_support import copy_build_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_INPUTS = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "src", "scripts")
+__all__ = ["run"]
+
 APP = "warmup-bench-autoscaler:latest"
 WORKER = "warmup-bench-worker:latest"
 BUILD_TIMEOUT_S = 1800
@@ -45,17 +44,6 @@ def docker(*args: str, stdin: str | None = None) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip()[-1000:]}")
     return done.stdout.strip()
-
-
-def copy_inputs(tree: Path) -> None:
-    tree.mkdir()
-    for name in BUILD_INPUTS:
-        source = ROOT / name
-        if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(source, tree / name, ignore=ignore)
-        else:
-            shutil.copy2(source, tree / name)
 
 
 def build(tree: Path, base: str) -> float:
@@ -132,7 +120,7 @@ def run(*, quick: bool = False) -> dict[str, float]:
     samples = []
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
-        copy_inputs(tree)
+        copy_build_inputs(tree)
         for n in range(rounds):
             sample = one_round(tree, real_base, f"{os.getpid()}-{n}")
             print("  " + ", ".join(f"{k} {v:.2f}" for k, v in sample.items()), flush=True)

@@ -85,9 +85,10 @@ if [ ! -d "$wheels" ] || [ "${REFRESH_WHEELHOUSE:-0}" = 1 ]; then
 fi
 cp "$wheels"/* "$ctx/wheelhouse/"
 
-# The two stages no final image descends from are tagged too, so that they stay as the layer
+# Two stages that no final image descends from are tagged too, so that they stay as the layer
 # cache of the next build, and the untagged leftovers of earlier builds (ours only, by label) can
-# be pruned.
+# be pruned. The third, `requirements`, is pruned: it reruns in a second and yields the same
+# files, so the layers after it stay cached.
 repo=${APP_IMAGE%:*}
 for target in auto-scaler-deps:"$repo:cache-deps" app:"$repo:cache-app" \
     worker:"$WORKER_IMAGE" auto-scaler:"$APP_IMAGE"; do

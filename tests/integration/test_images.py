@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,9 @@ import pytest
 
 from tests.docker_support import (  # noqa: F401 (fixtures)
     BUILD_TIMEOUT_S,
-    REPO,
     AppImages,
     app_images,
+    copy_build_inputs,
     docker_engine,
     run,
 )
@@ -36,7 +35,6 @@ MB = 1_000_000
 WORKER_MAX_MB = 200
 AUTO_SCALER_MAX_MB = 300
 SOURCE_LAYER_MAX_MB = 5
-BUILD_INPUTS = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "src", "scripts")
 REBUILT = AppImages(
     app="warmup-test-rebuilt:latest",
     worker="warmup-test-rebuilt-worker:latest",
@@ -160,14 +158,7 @@ def rebuilt(
 ) -> Iterator[AppImages]:
     """Both images rebuilt from a copy of the build inputs with one line added under src/."""
     tree = tmp_path / "tree"
-    for name in BUILD_INPUTS:
-        source = REPO / name
-        if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(source, tree / name, ignore=ignore)
-        else:
-            tree.mkdir(exist_ok=True)
-            shutil.copy2(source, tree / name)
+    copy_build_inputs(tree)
     changed = tree / "src" / "warmup_autoscaler" / "policy.py"
     changed.write_text(changed.read_text() + "# a one-line change\n")
     env = {
