@@ -209,3 +209,47 @@ def test_source_only_change_rebuilds_only_the_source_layer(
     _, size, step = after[-1]
     assert "/opt/venv" in step, f"the top layer is not the package's: {step[:120]}"
     assert size <= SOURCE_LAYER_MAX_MB * MB, f"the source layer is {size / MB:.2f} MB"
+
+
+@pytest.mark.parametrize(
+    ("platform", "package", "extra"),
+    [
+        pytest.param(
+            "kubernetes",
+            "kubernetes",
+            "kubernetes",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="platforms/__init__.py names the first missing module, and "
+                "platforms/kubernetes.py imports urllib3 (a kubernetes dependency) before "
+                "kubernetes: the message says 'needs urllib3'; to fix in src/",
+            ),
+        ),
+        ("docker", "docker", "docker"),
+        ("swarm", "docker", "docker"),
+    ],
+)
+def test_worker_image_names_the_extra_a_platform_needs(
+    platform: str,
+    package: str,
+    extra: str,
+    app_images: AppImages,  # noqa: F811
+    docker_engine: docker.DockerClient,  # noqa: F811
+) -> None:
+    """The daemon started from the worker image on a platform it lacks says which extra to install."""
+    container = docker_engine.containers.run(
+        app_images.worker,
+        ["run"],
+        environment={"AUTO_SCALER_PLATFORM": platform, "AUTO_SCALER_LOG_FORMAT": "json"},
+        detach=True,
+    )
+    try:
+        exit_code = container.wait(timeout=120)["StatusCode"]
+        stderr = container.logs(stdout=False, stderr=True).decode()
+    finally:
+        container.remove(force=True)
+    assert exit_code == 2, stderr
+    assert stderr.strip().splitlines() == [
+        f"config error: AUTO_SCALER_PLATFORM={platform}: needs {package}, which is not installed: "
+        f"pip install 'warmup-autoscaler[{extra}]'"
+    ]
