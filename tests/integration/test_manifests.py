@@ -149,13 +149,19 @@ def test_secret_holds_placeholders_and_says_to_replace_them() -> None:
     assert "REPLACE THESE PLACEHOLDER VALUES" in comment
 
 
-@pytest.mark.parametrize("name", ["warmup-auto-scaler", "warmup-workers"])
-def test_deployments_run_the_image_as_non_root(name: str) -> None:
-    """Both Deployments run the local image, non-root, read-only root, no privilege escalation."""
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [
+        ("warmup-auto-scaler", "warmup-autoscaler:latest"),
+        ("warmup-workers", "warmup-autoscaler-worker:latest"),
+    ],
+)
+def test_deployments_run_their_image_as_non_root(name: str, image: str) -> None:
+    """Each Deployment runs its local image (auto-scaler or worker), non-root, read-only root."""
     deployment = one("Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
     c = container(deployment)
-    assert c["image"] == "warmup-autoscaler:latest"
+    assert c["image"] == image
     assert c["imagePullPolicy"] == "IfNotPresent"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0

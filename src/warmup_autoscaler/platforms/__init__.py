@@ -43,10 +43,11 @@ def platform_class(name: str) -> type[BasePlatform]:  # type: ignore[type-arg]
         loaded = importlib.import_module(module)
     except ImportError as exc:
         extra = EXTRAS.get(name, "all")
+        missing = f" (no module {exc.name.split('.')[0]})" if exc.name else ""
         raise ConfigError(
             [
-                f"{DaemonSettings.env_name('platform')}={name}: needs {exc.name or 'a package'}, "
-                f"which is not installed: pip install 'warmup-autoscaler[{extra}]'"
+                f"{DaemonSettings.env_name('platform')}={name}: needs the {extra} extra, which is "
+                f"not installed{missing}: pip install 'warmup-autoscaler[{extra}]'"
             ]
         ) from exc
     cls: type[BasePlatform] = getattr(loaded, attr)  # type: ignore[type-arg]
