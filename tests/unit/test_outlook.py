@@ -86,7 +86,11 @@ def test_the_controller_holds_a_scale_down_for_the_windows_peak():
     clock = Clock()
     counter, platform, journal = FakeCounter(4400), FakePlatform(6), FakeJournal()
     settings = make_settings(
-        local_worker_command="true", scaling_mode="tracking", target_utilization=0.75
+        local_worker_command="true",
+        scaling_mode="tracking",
+        target_utilization=0.75,
+        tracking_tolerance=0.1,
+        scale_down_stabilization_ms=1_800_000,
     )
     outlook = Outlook(settings.policy.to_policy(), forecast_window=FIVE * 6, check_interval=FIVE)
     controller = Controller(

@@ -65,16 +65,16 @@ class PolicySettings(SettingsGroup):
     scaling_mode: Literal["step", "target", "tracking"] = "step"
     max_step: int = Field(10, ge=1)
     # tracking mode (AUTO_SCALER_SCALING_MODE=tracking): a set point, like Kubernetes' HPA
-    target_utilization: float = Field(0.8, gt=0, le=1)
-    tracking_tolerance: float = Field(0.1, ge=0, lt=1)
-    scale_down_stabilization_ms: int = Field(1_800_000, ge=0)
+    target_utilization: float = Field(0.9, gt=0, le=1)
+    tracking_tolerance: float = Field(0.05, ge=0, lt=1)
+    scale_down_stabilization_ms: int = Field(2_700_000, ge=0)
     # predictive scaling: scale up ahead of a forecast crossing (docs/simulation.md)
     predictive: bool = False
     predictive_window_ms: int = Field(1_800_000, ge=60_000)  # samples the trend is fitted over
     scale_up_lead_time_ms: int | None = Field(None, ge=0)  # unset: measured from past scale-ups
 
     ALLOWED: ClassVar[dict[str, str]] = {
-        "tracking_tolerance": "a number from 0 up to (not including) 1 (e.g. 0.1)",
+        "tracking_tolerance": "a number from 0 up to (not including) 1 (e.g. 0.05)",
         "scale_up_lead_time_ms": "a whole number of milliseconds, 0 or more (e.g. 60000), or unset",
     }
 
