@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "CountError",
     "MissingTablesError",
+    "NotLeaderError",
     "PlatformError",
     "SeriesError",
     "StoreError",
@@ -51,6 +52,10 @@ class StoreError(AutoscalerError):
 
 class MissingTablesError(StoreError):
     """The auto-scaler's tables are missing: run `warmup-autoscaler db init`."""
+
+
+class NotLeaderError(AutoscalerError):
+    """This auto-scaler is not the leader: another instance checks and scales."""
 
 
 class SeriesError(AutoscalerError):

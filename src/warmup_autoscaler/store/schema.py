@@ -31,6 +31,7 @@ __all__ = [
     "UTCDateTime",
     "checks",
     "demo_metadata",
+    "leader",
     "mailboxes",
     "metadata",
     "samples",
@@ -97,7 +98,24 @@ checks = Table(
     Column("executed", Boolean, nullable=False, server_default=false()),
     Column("error", Text, nullable=True),
     Column("duration_ms", Float, nullable=True),
-    Column("skipped", String(20), nullable=True),  # why not executed: disabled | dry-run | paused
+    Column("skipped", String(20), nullable=True),  # disabled | dry-run | paused | not-leader
+    # The auto-scaler instance that ran the check, and its leadership term (null: a dry-run shadow).
+    Column("instance", String(100), nullable=True),
+    Column("term", BigInteger, nullable=True),
+)
+
+# The leader's lease: one row per scaler name. Times are epoch ms on the DATABASE's clock; `term`
+# grows by one each time the lease is taken, so a write fenced by (holder, term) fails once the
+# lease has passed to another instance (see `warmup_autoscaler.store.leader`).
+leader = Table(
+    "autoscaler_leader",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=True),  # the leading instance; null when released
+    Column("term", BigInteger, nullable=False, server_default="0"),
+    Column("expires_at", BigInteger, nullable=False, server_default="0"),
+    Column("acquired_at", BigInteger, nullable=False, server_default="0"),  # when `term` began
+    Column("renewed_at", BigInteger, nullable=False, server_default="0"),
 )
 
 samples = Table(

@@ -14,6 +14,7 @@ from sqlalchemy import Executable, insert, select
 
 from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.database import Database, guarded
+from warmup_autoscaler.store.leader import Term, check_fence
 from warmup_autoscaler.store.schema import DEFAULT_SCALER, checks, state
 
 __all__ = ["CheckRecord", "ScalerState", "StateStore"]
@@ -51,7 +52,9 @@ class CheckRecord:
     executed: bool = False
     error: str | None = None
     duration_ms: float | None = None
-    skipped: str | None = None  # why an action was not executed: disabled | dry-run | paused
+    skipped: str | None = None  # why not executed: disabled | dry-run | paused | not-leader
+    instance: str | None = None  # the auto-scaler instance that ran the check
+    term: int | None = None  # its leadership term (None: not elected, e.g. a dry-run shadow)
     id: int | None = None  # set once journaled
 
 
@@ -75,14 +78,17 @@ class StateStore:
             return ScalerState(last_scale_up_at=None, last_scale_down_at=None)
         return ScalerState(**dict(zip(_STATE_FIELDS, row, strict=True)))
 
-    def save(self, new: ScalerState) -> None:
-        """Insert or replace the state row."""
+    def save(self, new: ScalerState, fence: Term | None = None) -> None:
+        """Insert or replace the state row; with `fence`, only while that term still leads (else
+        `NotLeaderError`, and nothing is written)."""
         values: dict[str, Any] = {
             "name": self.name,
             **{f: getattr(new, f) for f in _STATE_FIELDS},
             "updated_at": datetime.now(UTC),
         }
         with guarded(self.db, "saving the scaler state", write=True) as conn:
+            if fence is not None:
+                check_fence(conn, self.db.dialect_name, fence)
             conn.execute(_upsert_state(self.db.dialect_name, values))
 
     def record_check(self, rec: CheckRecord) -> int:
