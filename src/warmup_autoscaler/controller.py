@@ -7,10 +7,16 @@ capabilities: something that counts, a platform, a journal store; what else foll
 
 A check's states:
 
-    prepare (migrate, load cooldowns) -> count -> read workers -> decide -> execute? -> publish
+    leading? -> prepare (migrate, load cooldowns) -> count -> read workers -> decide
+        -> record the action, fenced by the term -> execute? -> publish
         -> journal (in the background; see `journal`)
     any step failing ends the check with `error` set; nothing is scaled after a failure,
     so a failed count can never remove a worker.
+
+With an election (`Leadership`, the daemon's), only the leader checks; a standby's `check`,
+`pause` and `resume` raise `NotLeaderError`. Each action is first recorded with the new cooldowns
+in the state row, in the transaction that checks the leader's term, and the platform is called
+only after that commit and while this instance's own clock still gives it the lease.
 """
 
 from __future__ import annotations
@@ -24,23 +30,41 @@ from typing import Any, Protocol
 
 from warmup_autoscaler.alerts.rules import FiringAlert
 from warmup_autoscaler.config import Settings
-from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.errors import AutoscalerError, NotLeaderError
 from warmup_autoscaler.journal import JournalStore, JournalWriter, SampleSink, log_check
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.outlook import Outlook
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.policy import Action, Decision, decide
-from warmup_autoscaler.status import CheckResult, Status
+from warmup_autoscaler.status import CheckResult, LeaderView, Status
+from warmup_autoscaler.store.leader import Term
 from warmup_autoscaler.store.state import ScalerState
 from warmup_autoscaler.store.workers import FleetSnapshot
 
-__all__ = ["Controller", "Counter", "utc_now"]
+__all__ = ["Controller", "Counter", "Leadership", "utc_now"]
 
 log = get_logger("warmup_autoscaler.controller")
 
 
 class Counter(Protocol):
     def count(self) -> int: ...
+
+
+class Leadership(Protocol):
+    """Whether this instance leads, and under which term (the daemon's election loop)."""
+
+    @property
+    def instance(self) -> str:
+        """This instance's id, as journaled."""
+        ...
+
+    def current(self) -> Term | None:
+        """This instance's term while it leads by its own clock; None otherwise."""
+        ...
+
+    def view(self) -> LeaderView:
+        """Who leads, for the status."""
+        ...
 
 
 def utc_now() -> datetime:
@@ -72,6 +96,7 @@ class Controller:
         observers: Sequence[Callable[[CheckResult], None]] = (),
         alerts: Callable[[], tuple[FiringAlert, ...]] = tuple,
         outlook: Outlook | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy.to_policy()
@@ -82,6 +107,8 @@ class Controller:
         self._resume_fleet = resume_fleet
         self._alerts = alerts
         self._outlook = outlook  # the window's peak and a forecast (tracking, predictive)
+        self._leadership = leadership  # None: no election, this instance always acts
+        self._term: Term | None = None  # the term the state was loaded under
         # Called with each check's result, in order: its log line, then e.g. alerts and metrics.
         self.observers: list[Callable[[CheckResult], None]] = [log_check, *observers]
         self.journal = JournalWriter(
@@ -117,9 +144,10 @@ class Controller:
         """
         async with self._lock:
             await self.journal.flush()
-            result, changed = await self._check(trigger)
+            term = self._leading(checking=True)
+            result, changed = await self._check(trigger, term)
             self._publish(result)
-            self.journal.add(result, self.state if changed else None)
+            self.journal.add(result)
             if wait_journal or changed:
                 await self.journal.flush()
             return result
@@ -129,34 +157,82 @@ class Controller:
         await self.journal.flush()
 
     async def pause(self, *, minutes: float | None, reason: str | None) -> ScalerState:
-        """Stop executing decisions (until resumed, or for `minutes`); checks and journal go on."""
+        """Stop executing decisions (until resumed, or for `minutes`); checks and journal go on.
+        The pause is stored first: when that fails, nothing changes."""
         async with self._lock:
-            await self._ready()
+            term = self._leading(checking=False)
+            await self._ready(term)
             now = self.clock()
             until = now + timedelta(minutes=minutes) if minutes else None
-            self._state = replace(
-                self.state, paused_at=now, paused_until=until, pause_reason=reason
-            )
-            await asyncio.to_thread(self.journal.store.save, self._state)
-            self._refresh()
+            paused = replace(self.state, paused_at=now, paused_until=until, pause_reason=reason)
+            await self._store(paused, term)
             log.warning("paused", until=_iso(until), reason=reason)
-            return self._state
+            return paused
 
     async def resume(self) -> ScalerState:
+        """Execute decisions again; stored first, like `pause`."""
         async with self._lock:
-            await self._ready()
-            self._state = replace(self.state, paused_at=None, paused_until=None, pause_reason=None)
-            await asyncio.to_thread(self.journal.store.save, self._state)
-            self._refresh()
+            term = self._leading(checking=False)
+            await self._ready(term)
+            resumed = replace(self.state, paused_at=None, paused_until=None, pause_reason=None)
+            await self._store(resumed, term)
             log.warning("resumed")
-            return self._state
+            return resumed
 
-    async def _ready(self) -> None:
+    async def stand_down(self) -> None:
+        """This instance no longer leads: stop the workers it supervises, if any (the leader runs
+        the fleet now), and publish the new role."""
+        if not self._resume_fleet:
+            self._refresh()
+            return
+        async with self._lock:
+            try:
+                running = await asyncio.to_thread(self._platform.current_workers)
+                if running:
+                    log.warning("stopping_local_workers", workers=running)
+                    await asyncio.to_thread(self._platform.scale_to, 0)
+            except AutoscalerError as exc:
+                log.error("stand_down_failed", error=exc.message)
+            self._refresh()
+
+    def leadership_changed(self) -> None:
+        """The election loop saw the lease change hands: publish a status with the new view."""
+        self._refresh()
+
+    async def _store(self, state: ScalerState, term: Term | None) -> None:
+        """Persist, then swap: the state in memory changes only once it is saved."""
+        await asyncio.to_thread(self.journal.store.save, state, term)
+        self._state = state
+        self._refresh()
+
+    def _leading(self, *, checking: bool) -> Term | None:
+        """The term this instance acts under (None without an election, or for a dry-run shadow's
+        checks); a new term reloads the stored state. Raises `NotLeaderError` on a standby."""
+        if self._leadership is None:
+            return None
+        term = self._leadership.current()
+        if term is None and not (checking and self.settings.daemon.dry_run):
+            view = self._leadership.view()
+            leads = (
+                f"{view.leader_instance} leads (term {view.term})"
+                if view.leader_instance
+                else "no instance leads right now"
+            )
+            raise NotLeaderError(
+                f"this auto-scaler ({view.instance}) is a {view.role}: {leads}; send trigger, "
+                "pause and resume to the leader"
+            )
+        if term is None or term != self._term:
+            self._state = None  # another instance may have changed it: read it again
+        self._term = term
+        return term
+
+    async def _ready(self, term: Term | None) -> None:
         await self.journal.flush()
         if self._state is None:
             await asyncio.to_thread(self._prepare)
             self._state = await asyncio.to_thread(self.journal.store.load)
-            await self._resume()
+            await self._resume(term)
 
     def _skip_reason(self, now: datetime) -> str | None:
         if not self.settings.daemon.enabled:
@@ -167,18 +243,25 @@ class Controller:
             return "paused"
         return None
 
-    async def _check(self, trigger: str) -> tuple[CheckResult, bool]:
+    async def _check(self, trigger: str, term: Term | None) -> tuple[CheckResult, bool]:
         """The check's result, and whether it changed the cooldown times."""
         started, now = time.perf_counter(), self.clock()
+        instance = self._leadership.instance if self._leadership else None
 
         def done(decision: Decision | None, **outcome: Any) -> CheckResult:
             ms = round((time.perf_counter() - started) * 1000, 3)
             return CheckResult(
-                checked_at=now, trigger=trigger, decision=decision, duration_ms=ms, **outcome
+                checked_at=now,
+                trigger=trigger,
+                decision=decision,
+                duration_ms=ms,
+                instance=instance,
+                term=term.number if term else None,
+                **outcome,
             )
 
         try:
-            await self._ready()
+            await self._ready(term)
             mailboxes, workers = await asyncio.to_thread(self._observe)
         except _StepFailed as exc:
             return done(None, error=exc.error.message, failed_step=exc.step), False
@@ -200,22 +283,54 @@ class Controller:
             return done(decision), False
         if skipped := self._skip_reason(now):
             return done(decision, skipped=skipped), False
-        try:
-            await asyncio.to_thread(self._platform.scale_to, decision.target_workers)
-        except AutoscalerError as exc:
-            return done(decision, error=exc.message, failed_step="scale"), False
         up = decision.action is Action.SCALE_UP
-        self._state = replace(
+        acted = replace(
             state,
             workers=decision.target_workers,
             last_scale_up_at=now if up else state.last_scale_up_at,
             last_scale_down_at=state.last_scale_down_at if up else now,
         )
         try:
+            await asyncio.to_thread(self._execute, decision.target_workers, acted, term)
+        except NotLeaderError as exc:
+            log.warning("not_leader", error=exc.message)
+            return done(decision, skipped="not-leader"), False
+        except _StepFailed as exc:
+            if exc.step == "scale":
+                await self._undo(acted, state, term)
+            return done(decision, error=exc.error.message, failed_step=exc.step), False
+        self._state = acted
+        try:
             after: int | None = await asyncio.to_thread(self._platform.current_workers)
         except AutoscalerError:
             after = None
         return done(decision, executed=True, workers_after=after), True
+
+    def _execute(self, workers: int, state: ScalerState, term: Term | None) -> None:
+        """Record the action (with `state`, its cooldowns) in the transaction that checks `term`,
+        then scale, unless this instance's own clock says its lease may have run out meanwhile.
+        A deposed leader (`NotLeaderError`) changes nothing."""
+        try:
+            self.journal.store.save(state, term)
+        except NotLeaderError:
+            raise
+        except AutoscalerError as exc:
+            raise _StepFailed("record", exc) from exc
+        if self._leadership is not None and self._leadership.current() != term:
+            raise NotLeaderError("the lease may have expired before the platform was called")
+        try:
+            self._platform.scale_to(workers)
+        except AutoscalerError as exc:
+            raise _StepFailed("scale", exc) from exc
+
+    async def _undo(self, acted: ScalerState, before: ScalerState, term: Term | None) -> None:
+        """A failed scale call starts no cooldown: put the state back (kept as recorded, the
+        cautious side, when that fails too)."""
+        try:
+            await asyncio.to_thread(self.journal.store.save, before, term)
+        except AutoscalerError as exc:
+            log.warning("cooldown_kept", error=exc.message)
+            self._state = acted
 
     def _observe(self) -> tuple[int, int]:
         """The blocking reads a decision needs, in one thread hop: the count, then the workers."""
@@ -229,19 +344,23 @@ class Controller:
             raise _StepFailed("platform", exc) from exc
         return mailboxes, workers
 
-    async def _resume(self) -> None:
-        """Bring a fleet the daemon supervises back to the size it last set, before deciding.
+    async def _resume(self, term: Term | None) -> None:
+        """Bring a fleet the daemon supervises back to the size it last set, before deciding
+        (at start, and when this instance becomes the leader); fenced like any action.
 
         Local workers stop with the daemon; without this, every restart would start from zero and
-        count as a fresh scale-up that resets the cooldown.
+        count as a fresh scale-up that resets the cooldown. A dry run starts nothing.
         """
         wanted = self.state.workers
-        if not self._resume_fleet or wanted is None:
+        if not self._resume_fleet or wanted is None or self.settings.daemon.dry_run:
             return
         wanted = max(self.policy.min_workers, min(self.policy.max_workers, wanted))
         if await asyncio.to_thread(self._platform.current_workers) < wanted:
             log.info("resuming_fleet", workers=wanted)
-            await asyncio.to_thread(self._platform.scale_to, wanted)
+            try:
+                await asyncio.to_thread(self._execute, wanted, self.state, term)
+            except _StepFailed as exc:
+                raise exc.error from exc
 
     def _publish(self, result: CheckResult) -> None:
         self.last = result
@@ -272,6 +391,7 @@ class Controller:
             last_error=self.last_error,
             fleet=self.journal.fleet,
             alerts=self._alerts(),
+            leader=self._leadership.view() if self._leadership else None,
         )
 
 

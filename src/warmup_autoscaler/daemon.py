@@ -1,7 +1,11 @@
 """The daemon: checks at start and every interval, with the API served in the same process.
 
+Several daemons may share one database: they elect a leader (`leadership`), and only the leader
+checks; the others serve the API as standbys and take over when the leader stops renewing.
+
 Stops cleanly on SIGINT/SIGTERM: a running check is finished (a scale is never cut in half), the
-API stops, then the platform stops what it supervises (the local platform's workers).
+lease is released (a standby takes over at once), the API stops, then the platform stops what it
+supervises (the local platform's workers).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.api import create_app
 from warmup_autoscaler.config import ApiSettings, Settings, load_settings
 from warmup_autoscaler.controller import Controller, utc_now
-from warmup_autoscaler.errors import AutoscalerError, PlatformError, StoreError
+from warmup_autoscaler.errors import AutoscalerError, NotLeaderError, PlatformError, StoreError
 from warmup_autoscaler.foresight import Foresight
+from warmup_autoscaler.leadership import Election, new_instance_id
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import PlatformContext, create_platform, platform_class
@@ -32,6 +37,7 @@ from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.sensor import MailboxCounter
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore
+from warmup_autoscaler.store.leader import LeaderStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import StateStore
 from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
@@ -61,6 +67,7 @@ class Daemon:
     history: HistoryStore
     metrics: Metrics
     alerting: Alerting
+    election: Election
 
     @classmethod
     def build(cls, settings: Settings) -> Daemon:
@@ -77,6 +84,11 @@ class Daemon:
         foresight = Foresight.build(
             settings, db, history, live_workers=lambda: _live(db, ttl_ms), clock=utc_now
         )
+        lease = LeaderStore(
+            db, instance=new_instance_id(), lease_ms=settings.daemon.leader_lease_ms
+        )
+        # A dry run takes no part in the election: a shadow beside the live leader never leads.
+        election = Election(lease, contend=not settings.daemon.dry_run, prepare=lambda: upgrade(db))
         policy = settings.policy.to_policy()
         alerting = Alerting.from_settings(settings.alerts, policy)
         controller = Controller(
@@ -90,7 +102,9 @@ class Daemon:
             fleet=lambda: fleet_snapshot(db, ttl_ms),
             alerts=alerting.firing,
             outlook=foresight.outlook,
+            leadership=election,
         )
+        election.on_change = controller.leadership_changed
         metrics = Metrics(lambda: controller.status, controller.clock)
         controller.observers += [alerting.observe, metrics.observe, foresight.observe]
         return cls(
@@ -101,6 +115,7 @@ class Daemon:
             history=history,
             metrics=metrics,
             alerting=alerting,
+            election=election,
         )
 
     async def serve(self, sock: socket.socket) -> None:
@@ -119,6 +134,18 @@ class Daemon:
         server = _Server(config)
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
         await asyncio.to_thread(self._preload_growth)
+        standing_down: set[asyncio.Task[None]] = set()
+
+        def stand_down() -> None:
+            task = asyncio.create_task(self.controller.stand_down())
+            standing_down.add(task)
+            task.add_done_callback(standing_down.discard)
+
+        self.election.on_lost = stand_down
+        await asyncio.to_thread(self.election.round)
+        self.election.settle()
+        election_stop = asyncio.Event()
+        election = asyncio.create_task(self.election.run(election_stop))
         reaction = react_to_changes(self.settings, self.db, self.controller, stop)
         checks = asyncio.create_task(self._check_loop(stop))
         stopper = asyncio.create_task(stop.wait())
@@ -128,22 +155,36 @@ class Daemon:
         await checks
         await reaction.close()
         await self.controller.flush()
+        election_stop.set()
+        await election
+        await self.election.release()
         server.should_exit = True
         await server_task
         stopper.cancel()
 
     async def _check_loop(self, stop: asyncio.Event) -> None:
+        """Check every interval while leading (or as a dry-run shadow); a new leader checks at
+        once (trigger `elected`, or `startup` for the daemon's first check)."""
         interval_s = self.settings.daemon.check_interval_ms / 1000
-        trigger = "startup"
+        elected = self.election.elected
+        checked = False
         next_prune = 0.0
         while not stop.is_set():
-            await self.controller.check(trigger, wait_journal=False)
-            trigger = "interval"
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + PRUNE_INTERVAL_S
-                await self._prune()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+            trigger = "interval" if checked else "startup"
+            if elected.is_set():
+                elected.clear()
+                trigger = "elected" if checked else "startup"
+            if self.election.current() is not None or self.settings.daemon.dry_run:
+                with contextlib.suppress(NotLeaderError):  # lost between the two lines
+                    await self.controller.check(trigger, wait_journal=False)
+                    checked = True
+                if time.monotonic() >= next_prune and self.election.current() is not None:
+                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                    await self._prune()
+            waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(elected.wait())}
+            await asyncio.wait(waits, timeout=interval_s, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
 
     def _preload_growth(self) -> None:
         """Give the growth projection the stored samples, so a restart does not blind it."""
@@ -215,6 +256,7 @@ def run_daemon(settings: Settings) -> None:
     daemon = Daemon.build(settings)
     log.info(
         "starting",
+        instance=daemon.election.instance,
         platform=settings.daemon.platform,
         api=f"http://{api.host}:{api.port}",
         checkIntervalMs=settings.daemon.check_interval_ms,

@@ -19,6 +19,7 @@ from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.policy import utilization_percent
 from warmup_autoscaler.status import CheckResult
 from warmup_autoscaler.store.history import SampleRecord
+from warmup_autoscaler.store.leader import Term
 from warmup_autoscaler.store.state import CheckRecord, ScalerState
 from warmup_autoscaler.store.workers import FleetSnapshot
 
@@ -39,7 +40,7 @@ UNJOURNALED_LIMIT = 1000  # checks kept in memory while the journal cannot be wr
 
 class JournalStore(Protocol):
     def load(self) -> ScalerState: ...
-    def save(self, state: ScalerState) -> None: ...
+    def save(self, state: ScalerState, fence: Term | None = None) -> None: ...
     def record_check(self, rec: CheckRecord) -> int: ...
 
 
@@ -64,6 +65,8 @@ def check_record(result: CheckResult) -> CheckRecord:
         error=result.error,
         duration_ms=result.duration_ms,
         skipped=result.skipped,
+        instance=result.instance,
+        term=result.term,
     )
 
 
@@ -76,6 +79,8 @@ def log_check(result: CheckResult) -> None:
     }
     if result.skipped:
         fields["skipped"] = result.skipped
+    if result.instance is not None:
+        fields.update(instance=result.instance, term=result.term)
     if result.decision is not None:
         fields.update(result.decision.to_dict())
     if result.error is not None:
@@ -85,7 +90,8 @@ def log_check(result: CheckResult) -> None:
 
 
 class JournalWriter:
-    """Writes checks, samples and changed cooldowns in the background, one write at a time.
+    """Writes checks and samples in the background, one write at a time (the controller stores
+    the cooldowns itself, with the action they belong to).
 
     `on_change` is called (on the event loop) when what the status shows changed: the fleet was
     read again, or the journal's error appeared or cleared.
@@ -107,22 +113,15 @@ class JournalWriter:
         self._on_change = on_change
         self._unjournaled: deque[CheckRecord] = deque(maxlen=UNJOURNALED_LIMIT)
         self._unsampled: deque[CheckResult] = deque(maxlen=UNJOURNALED_LIMIT)
-        self._state: ScalerState | None = None  # cooldowns changed and not saved yet
         self._writing: asyncio.Task[None] | None = None
         self.error: str | None = None  # why the last write failed, if it did
         self.fleet: FleetSnapshot | None = None  # the worker registry as of the last write
 
-    @property
-    def state_pending(self) -> bool:
-        return self._state is not None
-
-    def add(self, result: CheckResult, state: ScalerState | None = None) -> None:
-        """Queue the check (and `state`, when the check changed the cooldowns) and start writing."""
+    def add(self, result: CheckResult) -> None:
+        """Queue the check and start writing."""
         self._unjournaled.append(check_record(result))
         if self._history is not None and result.decision is not None:
             self._unsampled.append(result)
-        if state is not None:
-            self._state = state
         self._writing = asyncio.create_task(self._write_async())
 
     async def flush(self) -> None:
@@ -139,7 +138,7 @@ class JournalWriter:
             self._on_change()
 
     def _write(self) -> str | None:
-        """Read the fleet, write samples, the cooldowns, then every queued check; the error."""
+        """Read the fleet, write samples, then every queued check; the error."""
         if self._read_fleet is not None:
             try:
                 self.fleet = self._read_fleet()
@@ -152,9 +151,6 @@ class JournalWriter:
             except AutoscalerError as exc:
                 log.warning("sample_failed", error=exc.message)
         try:
-            if self._state is not None:
-                self.store.save(self._state)
-                self._state = None
             while self._unjournaled:
                 self.store.record_check(self._unjournaled[0])
                 self._unjournaled.popleft()

@@ -24,12 +24,13 @@ from warmup_autoscaler.policy import (
 from warmup_autoscaler.store.state import ScalerState
 from warmup_autoscaler.store.workers import FleetSnapshot
 
-__all__ = ["SKIP_TEXT", "CheckResult", "Status"]
+__all__ = ["SKIP_TEXT", "CheckResult", "LeaderView", "Status"]
 
 SKIP_TEXT = {
     "disabled": f"{DaemonSettings.env_name('enabled')}=false",
     "dry-run": f"dry run, {DaemonSettings.env_name('dry_run')}=true",
     "paused": "paused",
+    "not-leader": "this instance lost the leadership before scaling",
 }
 
 
@@ -42,8 +43,10 @@ class CheckResult:
     executed: bool = False
     error: str | None = None
     workers_after: int | None = None  # the platform's count read again after an executed action
-    skipped: str | None = None  # why an action was not executed: disabled | dry-run | paused
-    failed_step: str | None = None  # where it failed: prepare | count | platform | scale
+    skipped: str | None = None  # why not executed: disabled | dry-run | paused | not-leader
+    failed_step: str | None = None  # where it failed: prepare | count | platform | record | scale
+    instance: str | None = None  # the auto-scaler instance that ran the check
+    term: int | None = None  # its leadership term; None when not elected (a dry-run shadow)
 
     @property
     def workers(self) -> int | None:
@@ -71,6 +74,22 @@ class CheckResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LeaderView:
+    """Who leads, as this instance last saw the lease (the lease's times on this host's clock)."""
+
+    role: str  # leader | standby | shadow (a dry-run instance, which takes no part)
+    instance: str  # this instance
+    term: int | None = None  # the lease's current term (this instance's while it leads)
+    leader_instance: str | None = None  # who holds the lease; None when nobody (or not read yet)
+    lease_expires_at: datetime | None = None  # when the lease ends unless renewed
+
+    def lease_expires_in_ms(self, now: datetime) -> int | None:
+        if self.lease_expires_at is None:
+            return None
+        return max(0, round((self.lease_expires_at - now).total_seconds() * 1000))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Status:
     """The auto-scaler's state as of its last check."""
 
@@ -85,6 +104,7 @@ class Status:
     last_error: str | None = None  # the last check's error, else the journal's
     fleet: FleetSnapshot | None = None  # the worker registry as of the last check
     alerts: tuple[FiringAlert, ...] = ()
+    leader: LeaderView | None = None  # None when this instance runs without an election
 
     @property
     def current_workers(self) -> int | None:

@@ -1,7 +1,7 @@
 """The JSON shapes of the API (and of the CLI's `--json`): the only place values become dicts.
 
 The status keeps the seed's field names and adds lastCheckAt, lastDecision, lastError, paused,
-dryRun, fleet and alerts. Times are ISO 8601 with `Z`.
+dryRun, fleet, alerts and leader. Times are ISO 8601 with `Z`.
 """
 
 from __future__ import annotations
@@ -9,12 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from warmup_autoscaler.status import CheckResult, Status
+from warmup_autoscaler.status import CheckResult, LeaderView, Status
 from warmup_autoscaler.store.history import SampleRecord
 from warmup_autoscaler.store.state import CheckRecord
 from warmup_autoscaler.store.workers import FleetSnapshot
 
-__all__ = ["check_json", "decision_json", "fleet_json", "iso", "sample_json", "status_json"]
+__all__ = [
+    "check_json",
+    "decision_json",
+    "fleet_json",
+    "iso",
+    "leader_json",
+    "sample_json",
+    "status_json",
+]
 
 
 def iso(t: datetime | None) -> str | None:
@@ -66,6 +74,20 @@ def status_json(status: Status, now: datetime) -> dict[str, Any]:
         "dryRun": status.dry_run,
         "fleet": fleet_json(status.fleet) if status.fleet else None,
         "alerts": [a.to_dict() for a in status.alerts],
+        "leader": leader_json(status.leader, now),
+    }
+
+
+def leader_json(leader: LeaderView | None, now: datetime) -> dict[str, Any] | None:
+    """Who leads: this instance's role and id, the lease's term, holder and time left."""
+    if leader is None:
+        return None
+    return {
+        "role": leader.role,
+        "instance": leader.instance,
+        "term": leader.term,
+        "leaderInstance": leader.leader_instance,
+        "leaseExpiresInMs": leader.lease_expires_in_ms(now),
     }
 
 
@@ -79,6 +101,8 @@ def decision_json(result: CheckResult | None) -> dict[str, Any] | None:
         "checkedAt": iso(result.checked_at),
         "trigger": result.trigger,
         "skipped": result.skipped,
+        "instance": result.instance,
+        "term": result.term,
     }
 
 
@@ -123,6 +147,8 @@ def check_json(c: CheckRecord) -> dict[str, Any]:
         "dryRun": c.skipped == "dry-run",
         "error": c.error,
         "durationMs": c.duration_ms,
+        "instance": c.instance,
+        "term": c.term,
     }
 
 

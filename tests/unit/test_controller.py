@@ -50,11 +50,13 @@ class FakeJournal:
         self.state = state or ScalerState(last_scale_up_at=None, last_scale_down_at=None)
         self.records: list[CheckRecord] = []
         self.broken = broken
+        self.fences: list = []  # the term each save was fenced with
 
     def load(self) -> ScalerState:
         return self.state
 
-    def save(self, state: ScalerState) -> None:
+    def save(self, state: ScalerState, fence=None) -> None:
+        self.fences.append(fence)
         if self.broken:
             raise StoreError("database is locked")
         self.state = state
@@ -213,9 +215,9 @@ class GatedJournal(FakeJournal):
         self.gate.wait(5)
         return super().record_check(rec)
 
-    def save(self, state: ScalerState) -> None:
+    def save(self, state: ScalerState, fence=None) -> None:
         self.gate.wait(5)
-        super().save(state)
+        super().save(state, fence)
 
 
 def test_deferred_journal_is_written_in_order_before_the_next_check():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from tests.unit.test_controller import (
     Clock,
     FakeCounter,
@@ -13,6 +15,7 @@ from tests.unit.test_controller import (
     make,
     status_of,
 )
+from warmup_autoscaler.errors import StoreError
 
 COUNTS = [850, 1800, 3200, 3200, 1200, 400, 100, 2500]
 
@@ -97,3 +100,28 @@ def test_pause_is_persisted():
     assert journal.state.paused_at is not None and journal.state.pause_reason == "deploy"
     restarted = make(FakeCounter(850), FakePlatform(1), journal)
     assert asyncio.run(restarted.check()).skipped == "paused"
+
+
+def test_a_pause_that_cannot_be_saved_changes_nothing():
+    """Persist, then swap: when the pause cannot be stored, pause raises and nothing is paused."""
+    journal = FakeJournal()
+    c = make(FakeCounter(850), FakePlatform(1), journal)
+    asyncio.run(c.check())
+    journal.broken = True
+    with pytest.raises(StoreError, match="database is locked"):
+        asyncio.run(c.pause(minutes=None, reason="deploy"))
+    assert status_of(c)["paused"] == {"paused": False, "until": None, "reason": None}
+    assert c.state.paused_at is None
+
+
+def test_a_resume_that_cannot_be_saved_keeps_the_pause():
+    """Persist, then swap: when the resume cannot be stored, the daemon stays paused, as stored."""
+    clock, platform, journal = Clock(), FakePlatform(1), FakeJournal()
+    c = make(FakeCounter(850), platform, journal, clock)
+    asyncio.run(c.pause(minutes=None, reason="deploy"))
+    journal.broken = True
+    with pytest.raises(StoreError):
+        asyncio.run(c.resume())
+    assert status_of(c)["paused"]["paused"] is True
+    journal.broken = False
+    assert asyncio.run(c.check()).skipped == "paused" and platform.calls == []

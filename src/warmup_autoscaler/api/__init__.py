@@ -21,11 +21,11 @@ from warmup_autoscaler.api.auth import admin_dependency
 from warmup_autoscaler.api.history import history_router
 from warmup_autoscaler.api.whatif import whatif_router
 from warmup_autoscaler.controller import Controller
-from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.errors import AutoscalerError, NotLeaderError
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.status import Status
 from warmup_autoscaler.store.history import HistoryStore
-from warmup_autoscaler.wire import status_json
+from warmup_autoscaler.wire import leader_json, status_json
 
 __all__ = ["create_app"]
 
@@ -84,10 +84,19 @@ def create_app(
         """
         return Response(status_cache.body(), media_type="application/json")
 
+    def not_leader(exc: NotLeaderError) -> JSONResponse:
+        """409: a standby names the leader instead of acting."""
+        leader = leader_json(controller.status.leader, controller.clock())
+        return JSONResponse({"detail": exc.message, "leader": leader}, status_code=409)
+
     @app.post(f"{PREFIX}/trigger", dependencies=[admin])
     async def trigger() -> JSONResponse:
-        """Run a check now (waiting for a running one first) and return its decision."""
-        result = await controller.check("api")
+        """Run a check now (waiting for a running one first) and return its decision; a standby
+        answers 409 naming the leader."""
+        try:
+            result = await controller.check("api")
+        except NotLeaderError as exc:
+            return not_leader(exc)
         body: dict[str, Any] = {
             "success": result.success,
             "decision": result.decision.to_dict() if result.decision else None,
@@ -99,21 +108,27 @@ def create_app(
         code = status.HTTP_200_OK if result.success else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse(body, status_code=code)
 
-    @app.post(f"{PREFIX}/pause", dependencies=[admin])
-    async def pause(request: Annotated[PauseRequest | None, Body()] = None) -> dict[str, Any]:
+    @app.post(f"{PREFIX}/pause", dependencies=[admin], response_model=None)
+    async def pause(
+        request: Annotated[PauseRequest | None, Body()] = None,
+    ) -> dict[str, Any] | JSONResponse:
         """Stop executing decisions, until resumed or for `minutes`; checks go on and are journaled."""
         request = request or PauseRequest(minutes=None, reason=None)
         try:
             await controller.pause(minutes=request.minutes, reason=request.reason)
+        except NotLeaderError as exc:
+            return not_leader(exc)
         except AutoscalerError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
         return {"success": True, "paused": _paused(controller)}
 
-    @app.post(f"{PREFIX}/resume", dependencies=[admin])
-    async def resume() -> dict[str, Any]:
+    @app.post(f"{PREFIX}/resume", dependencies=[admin], response_model=None)
+    async def resume() -> dict[str, Any] | JSONResponse:
         """Execute decisions again."""
         try:
             await controller.resume()
+        except NotLeaderError as exc:
+            return not_leader(exc)
         except AutoscalerError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
         return {"success": True, "paused": _paused(controller)}
@@ -150,11 +165,12 @@ def create_app(
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         """Liveness: the process serves requests. `lastError` tells whether checks succeed."""
-        last = controller.last
+        last, leader = controller.last, controller.status.leader
         return {
             "status": "ok",
             "lastCheckAt": last.checked_at.isoformat() if last else None,
             "lastCheckOk": last.success if last else None,
+            "role": leader.role if leader else "leader",
         }
 
     return app

@@ -50,6 +50,8 @@ class DaemonSettings(SettingsGroup):
     check_interval_ms: int = Field(300_000, gt=0)
     dry_run: bool = False
     platform: str = "local"
+    # How long an elected leader's lease lasts unrenewed: a standby takes over within two of it.
+    leader_lease_ms: int = Field(15_000, ge=1000, le=600_000)
 
 
 class PolicySettings(SettingsGroup):
