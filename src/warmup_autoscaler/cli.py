@@ -113,7 +113,7 @@ def _request(method: str, url: str, **kwargs: Any) -> Any:
         body = response.json()
     except ValueError as exc:
         raise AutoscalerError(f"{url} answered {response.status_code} with no JSON") from exc
-    if response.status_code in (401, 403):
+    if response.status_code in (401, 403, 409):  # 409: a standby, naming the leader
         raise AutoscalerError(f"{response.status_code}: {body.get('detail')}")
     return response.status_code, body
 

@@ -31,14 +31,20 @@ from typing import Any, Protocol
 from warmup_autoscaler.alerts.rules import FiringAlert
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import AutoscalerError, NotLeaderError
-from warmup_autoscaler.journal import JournalStore, JournalWriter, SampleSink, log_check
+from warmup_autoscaler.journal import (
+    JournalStore,
+    JournalWriter,
+    SampleSink,
+    check_result,
+    log_check,
+)
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.outlook import Outlook
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.policy import Action, Decision, decide
 from warmup_autoscaler.status import CheckResult, LeaderView, Status
 from warmup_autoscaler.store.leader import Term
-from warmup_autoscaler.store.state import ScalerState
+from warmup_autoscaler.store.state import CheckRecord, ScalerState
 from warmup_autoscaler.store.workers import FleetSnapshot
 
 __all__ = ["Controller", "Counter", "Leadership", "utc_now"]
@@ -194,6 +200,20 @@ class Controller:
             except AutoscalerError as exc:
                 log.error("stand_down_failed", error=exc.message)
             self._refresh()
+
+    def follow(
+        self, state: ScalerState, checks: Sequence[CheckRecord], fleet: FleetSnapshot | None
+    ) -> None:
+        """On a standby: show the leader's stored state and latest journaled checks (newest
+        first) in the status. Nothing is observed or journaled again; leading, this is a no-op."""
+        if self._leadership is None or self._leadership.current() is not None:
+            return
+        results = [check_result(c) for c in checks]
+        self._state = state
+        self.last = results[0] if results else None
+        self.last_decision = next((r for r in results if r.decision is not None), None)
+        self.journal.fleet = fleet
+        self._refresh()
 
     def leadership_changed(self) -> None:
         """The election loop saw the lease change hands: publish a status with the new view."""

@@ -39,8 +39,8 @@ from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.leader import LeaderStore
 from warmup_autoscaler.store.migrate import upgrade
-from warmup_autoscaler.store.state import StateStore
-from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
+from warmup_autoscaler.store.state import CheckRecord, ScalerState, StateStore
+from warmup_autoscaler.store.workers import FleetSnapshot, count_live_workers, fleet_snapshot
 from warmup_autoscaler.watch.reaction import react_to_changes
 
 __all__ = ["Daemon", "run_daemon", "start"]
@@ -48,6 +48,8 @@ __all__ = ["Daemon", "run_daemon", "start"]
 log = get_logger("warmup_autoscaler.daemon")
 
 PRUNE_INTERVAL_S = 3600.0
+FOLLOW_INTERVAL_S = 5.0  # a standby reads the leader's last checks at least this often
+FOLLOW_CHECKS = 20  # how far back a standby looks for the leader's last decision
 
 
 class _Server(uvicorn.Server):
@@ -174,6 +176,7 @@ class Daemon:
             if elected.is_set():
                 elected.clear()
                 trigger = "elected" if checked else "startup"
+            wait_s = interval_s
             if self.election.current() is not None or self.settings.daemon.dry_run:
                 with contextlib.suppress(NotLeaderError):  # lost between the two lines
                     await self.controller.check(trigger, wait_journal=False)
@@ -181,10 +184,28 @@ class Daemon:
                 if time.monotonic() >= next_prune and self.election.current() is not None:
                     next_prune = time.monotonic() + PRUNE_INTERVAL_S
                     await self._prune()
+            else:
+                await self._follow()
+                wait_s = min(interval_s, FOLLOW_INTERVAL_S)
             waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(elected.wait())}
-            await asyncio.wait(waits, timeout=interval_s, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             for waiting in waits:
                 waiting.cancel()
+
+    async def _follow(self) -> None:
+        """A standby shows the leader's last checks, state and fleet, read from the database."""
+        ttl_ms = self.settings.worker.lease_ttl_ms
+
+        def read() -> tuple[ScalerState, list[CheckRecord], FleetSnapshot]:
+            checks = self.history.checks(limit=FOLLOW_CHECKS)
+            return StateStore(self.db).load(), checks, fleet_snapshot(self.db, ttl_ms)
+
+        try:
+            state, checks, fleet = await asyncio.to_thread(read)
+        except AutoscalerError as exc:
+            log.debug("follow_failed", error=exc.message)
+            return
+        self.controller.follow(state, checks, fleet)
 
     def _preload_growth(self) -> None:
         """Give the growth projection the stored samples, so a restart does not blind it."""

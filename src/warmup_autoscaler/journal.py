@@ -16,7 +16,7 @@ from typing import Protocol
 
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.logs import get_logger
-from warmup_autoscaler.policy import utilization_percent
+from warmup_autoscaler.policy import Action, Decision, utilization_percent
 from warmup_autoscaler.status import CheckResult
 from warmup_autoscaler.store.history import SampleRecord
 from warmup_autoscaler.store.leader import Term
@@ -29,6 +29,7 @@ __all__ = [
     "JournalWriter",
     "SampleSink",
     "check_record",
+    "check_result",
     "log_check",
 ]
 
@@ -67,6 +68,32 @@ def check_record(result: CheckResult) -> CheckRecord:
         skipped=result.skipped,
         instance=result.instance,
         term=result.term,
+    )
+
+
+def check_result(rec: CheckRecord) -> CheckResult:
+    """A journaled check as a result again (a standby shows the leader's checks)."""
+    decision = None
+    if rec.action is not None:
+        decision = Decision(
+            action=Action(rec.action),
+            current_workers=rec.current_workers or 0,
+            target_workers=rec.target_workers or 0,
+            reason=rec.reason or "",
+            mailbox_count=rec.mailbox_count or 0,
+            utilization_percent=rec.utilization_percent,
+            optimal_workers=rec.optimal_workers or 0,
+        )
+    return CheckResult(
+        checked_at=rec.checked_at,
+        trigger=rec.trigger,
+        decision=decision,
+        duration_ms=rec.duration_ms or 0.0,
+        executed=rec.executed,
+        error=rec.error,
+        skipped=rec.skipped,
+        instance=rec.instance,
+        term=rec.term,
     )
 
 

@@ -37,7 +37,7 @@ SKIP_TEXT = {
 @dataclass(frozen=True, kw_only=True)
 class CheckResult:
     checked_at: datetime
-    trigger: str  # startup | interval | api | change
+    trigger: str  # startup | interval | api | change | elected
     decision: Decision | None
     duration_ms: float
     executed: bool = False

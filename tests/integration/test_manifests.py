@@ -73,6 +73,7 @@ def test_the_files_hold_the_expected_objects() -> None:
             ("ConfigMap", "warmup-auto-scaler-config"),
             ("Secret", "warmup-auto-scaler-secrets"),
             ("Deployment", "warmup-auto-scaler"),
+            ("PodDisruptionBudget", "warmup-auto-scaler"),
             ("Service", "warmup-auto-scaler"),
         ],
         "warmup-deployment.yaml": [("Deployment", "warmup-workers")],
@@ -177,11 +178,15 @@ def test_deployments_run_their_image_as_non_root(name: str, image: str) -> None:
 
 
 def test_auto_scaler_deployment_matches_the_seed() -> None:
-    """One replica of `warmup-autoscaler run`, probes on /healthz:3001, the seed's resources."""
+    """Two replicas of `warmup-autoscaler run` (they elect a leader) replaced one at a time, probes
+    on /healthz:3001 (200 on a standby too), the seed's resources."""
     deployment = one("Deployment", "warmup-auto-scaler")
     c = container(deployment)
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     assert c["command"] == ["warmup-autoscaler", "run"]
     assert c["ports"] == [{"name": "http", "containerPort": 3001, "protocol": "TCP"}]
     for probe in ("livenessProbe", "readinessProbe"):
@@ -190,6 +195,19 @@ def test_auto_scaler_deployment_matches_the_seed() -> None:
         "requests": {"cpu": "50m", "memory": "128Mi"},
         "limits": {"cpu": "100m", "memory": "256Mi"},
     }
+
+
+def test_a_disruption_leaves_one_auto_scaler() -> None:
+    """The PodDisruptionBudget keeps one auto-scaler pod through a node drain, and the pods prefer
+    different nodes."""
+    budget = one("PodDisruptionBudget", "warmup-auto-scaler")
+    deployment = one("Deployment", "warmup-auto-scaler")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    [preferred] = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
 
 
 def test_service_exposes_the_api_port() -> None:

@@ -94,6 +94,10 @@ def violations(imports: list[Import]) -> list[str]:
                 _room(target, p + r) for r in ("config", "errors", "policy")
             ):
                 flag(i, "the config sits at the bottom (it asks the platform registry lazily)")
+        if mod == p + "leadership":
+            for room in ("controller", "api", "cli", "daemon", "platforms", "journal", "alerts"):
+                if _room(target, p + room):
+                    flag(i, "the election knows the lease (store) and the status' value types")
         if mod == p + "controller":
             sdk = ("docker", "kubernetes", "sqlalchemy", "fastapi", "httpx", "psycopg")
             if target.split(".")[0] in sdk:
@@ -130,6 +134,7 @@ def test_the_package_imports_in_the_direction_of_the_loop():
         ("warmup_autoscaler.metrics", "from warmup_autoscaler.journal import JournalWriter"),
         ("warmup_autoscaler.cli", "from warmup_autoscaler.api.history import history_router"),
         ("warmup_autoscaler.controller", "import docker"),
+        ("warmup_autoscaler.leadership", "from warmup_autoscaler.controller import Controller"),
         ("warmup_autoscaler.controller", "from warmup_autoscaler.platforms.local import X"),
         ("warmup_autoscaler.store.state", "from warmup_autoscaler.controller import Controller"),
         ("warmup_autoscaler.worker.runtime", "from warmup_autoscaler.platforms import PLATFORMS"),

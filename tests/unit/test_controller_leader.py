@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from tests.support.settings import make_settings
-from tests.unit.test_controller import T0, Clock, FakeCounter, FakeJournal, FakePlatform, status_of
+from tests.unit.test_controller import (
+    T0,
+    Clock,
+    FakeCounter,
+    FakeJournal,
+    FakePlatform,
+    make,
+    status_of,
+)
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import NotLeaderError
+from warmup_autoscaler.journal import check_record
 from warmup_autoscaler.status import LeaderView
 from warmup_autoscaler.store.leader import Term
-from warmup_autoscaler.store.state import ScalerState
+from warmup_autoscaler.store.state import CheckRecord, ScalerState
 
 
 class FakeLeadership:
@@ -222,3 +232,30 @@ def test_a_new_leader_resumes_the_supervised_fleet_under_its_term():
     )
     asyncio.run(c.check())
     assert platform.calls[0] == 2 and journal.fences[0] == leadership.term
+
+
+def test_a_standby_shows_the_leaders_last_checks():
+    """A standby's status shows the leader's stored state and last decision from the journal,
+    with the leader's instance and term; a leader ignores what it is shown."""
+    leader_journal = FakeJournal()
+    ran = make(FakeCounter(850), FakePlatform(1), leader_journal)
+    asyncio.run(ran.check("interval"))
+    scaled = replace(leader_journal.records[0], instance="b", term=7)
+    failed = CheckRecord(checked_at=T0, trigger="interval", error="timeout", instance="b", term=7)
+    standby = controller(FakeLeadership(instance="a", term=None), FakeJournal())
+    standby.follow(leader_journal.state, [failed, scaled], None)
+    status = status_of(standby)
+    assert (status["currentWorkers"], status["mailboxCount"]) == (2, 850)
+    assert status["lastError"] == "timeout"
+    assert status["lastScaleUpAt"] == "2026-03-01T09:00:00Z"
+    last = status["lastDecision"]
+    assert (last["action"], last["instance"], last["term"], last["executed"]) == (
+        "scale-up",
+        "b",
+        7,
+        True,
+    )
+    assert check_record(standby.last_decision) == scaled
+    leading = controller(FakeLeadership(instance="a", term=1))
+    leading.follow(leader_journal.state, [scaled], None)
+    assert leading.last is None

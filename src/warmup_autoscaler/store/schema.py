@@ -87,7 +87,7 @@ checks = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("checked_at", UTCDateTime(), nullable=False, index=True),
-    Column("trigger", String(20), nullable=False),  # startup | interval | api | change
+    Column("trigger", String(20), nullable=False),  # startup | interval | api | change | elected
     Column("mailbox_count", BigInteger, nullable=True),
     Column("current_workers", Integer, nullable=True),
     Column("target_workers", Integer, nullable=True),

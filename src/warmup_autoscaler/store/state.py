@@ -41,7 +41,7 @@ class CheckRecord:
     """One check as journaled: what was counted, decided and done (or the error that stopped it)."""
 
     checked_at: datetime
-    trigger: str  # startup | interval | api | change
+    trigger: str  # startup | interval | api | change | elected
     mailbox_count: int | None = None
     current_workers: int | None = None
     target_workers: int | None = None
