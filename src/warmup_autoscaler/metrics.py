@@ -58,6 +58,11 @@ class _StateCollector(Collector):
             ("enabled", "1 when decisions are executed (AUTO_SCALER_ENABLED).", float(s.enabled)),
             ("dry_run", "1 in dry-run mode.", float(s.dry_run)),
             ("paused", "1 while paused through the API.", float(s.paused(now))),
+            (
+                "leader",
+                "1 while this instance leads; 0 on a standby or a dry-run shadow.",
+                None if s.leader is None else float(s.leader.role == "leader"),
+            ),
         ]
         for name, doc, value in values:
             if value is not None:
@@ -96,7 +101,7 @@ class Metrics:
         )
         self.failures = Counter(
             f"{NS}_check_failures",
-            "Failed checks by step (count, platform, scale, prepare).",
+            "Failed checks by step (count, platform, record, scale, prepare).",
             ["step"],
             registry=self.registry,
         )
@@ -108,7 +113,7 @@ class Metrics:
         )
         for action in ("scale-up", "scale-down", "no-change", "error"):
             self.checks.labels(action)
-        for step in ("count", "platform", "scale", "prepare"):
+        for step in ("count", "platform", "record", "scale", "prepare"):
             self.failures.labels(step)
         self.registry.register(_StateCollector(status, clock))
 

@@ -216,3 +216,48 @@ def test_three_daemons_one_leader_through_kill_stop_and_graceful_stop(
     frozen_term = [c for c in db_checks if c.instance == new and c.term == second_term]
     assert frozen_term and all(c.checked_at < stopped_wall for c in frozen_term)
     print(f"\ntakeover (signal to the new leader's action): {takeovers}", file=sys.stderr)
+
+
+def test_a_second_local_daemon_starts_no_workers_until_it_leads(tmp_path, base_env, sqlite_url):
+    """The issue's case on the local platform: a second `run` on the same database resumed as many
+    workers again (8 live for 4 wanted). Now it stands by with none, and starts the stored count
+    once the leader stops (whose own workers stop with it)."""
+    env = dict(
+        base_env,
+        DATABASE_URL=sqlite_url,
+        AUTO_SCALER_CHECK_INTERVAL_MS="300",
+        AUTO_SCALER_SCALE_UP_COOLDOWN_MS="0",
+        AUTO_SCALER_LEADER_LEASE_MS=str(LEASE_MS),
+    )
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    db = Database(sqlite_url)
+    set_active_count(db, 1500)  # 2 workers
+    db.dispose()
+    runs: list[DaemonRun] = []
+
+    def start(name: str) -> DaemonRun:
+        (tmp_path / name).mkdir()
+        run = DaemonRun(tmp_path / name, dict(env, AUTO_SCALER_API_PORT=str(free_port())))
+        runs.append(run)
+        return run.start()
+
+    try:
+        first = start("a")
+        wait_until(lambda: len(first.workers()) == 2, 30, "the leader's 2 workers")
+        second = start("b")
+        wait_until(lambda: second.status()["currentWorkers"] == 2, 10, "b to follow a")
+        assert second.status()["leader"]["role"] == "standby"
+        assert second.workers() == []
+        first_workers = first.workers()
+        assert first.stop() == 0
+        wait_until(lambda: len(second.workers()) == 2, STOPPED_BOUND_S + 5, "b's 2 workers")
+        assert second.status()["leader"]["role"] == "leader"
+        assert not any(Path(f"/proc/{pid}").exists() for pid in first_workers)
+        assert second.stop() == 0
+    finally:
+        for run in runs:
+            if run.proc is not None and run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait()
+    elected = [line for line in second.log_lines() if line.get("event") == "resuming_fleet"]
+    assert [line["workers"] for line in elected] == [2]

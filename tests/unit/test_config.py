@@ -113,6 +113,8 @@ BAD = [
     ("DATABASE_URL", "mysql://x@y/z", "sqlite:/// or postgresql+psycopg://"),
     ("DATABASE_URL", "not a url", "is not a database URL"),
     ("AUTO_SCALER_LOCAL_WORKER_COMMAND", "python 'unclosed", "check its quotes"),
+    ("AUTO_SCALER_LEADER_LEASE_MS", "999", "milliseconds from 1000 to 600000 (e.g. 15000)"),
+    ("AUTO_SCALER_LEADER_LEASE_MS", "600001", "milliseconds from 1000 to 600000 (e.g. 15000)"),
 ]
 
 
