@@ -136,8 +136,10 @@ class Controller:
 
     @property
     def last_error(self) -> str | None:
-        """Why the last check failed, else why the journal cannot be written, else None."""
-        return (self.last.error if self.last else None) or self.journal.error
+        """Why the last check failed, else why the journal cannot be written, else why the
+        election cannot reach the database, else None."""
+        election = self._leadership.view().error if self._leadership else None
+        return (self.last.error if self.last else None) or self.journal.error or election
 
     async def check(self, trigger: str = "interval", *, wait_journal: bool = True) -> CheckResult:
         """Run one check; a check already running is waited for first (checks never overlap).

@@ -67,9 +67,10 @@ def _utc_now() -> datetime:
 class Election:
     """Implements the controller's `Leadership` for one instance.
 
-    `on_change` is called (on the event loop) when the role or the leader changed; `on_lost` when
-    this instance stopped leading while running; `elected` is set when it starts leading (and
-    cleared by whoever acts on it).
+    `on_change` is called (on the event loop) when the role, the leader or the election's error
+    changed; `on_lost` once another instance is seen leading after this one led (not when its
+    lease merely ran out by its own clock, with the database out of reach: then nobody else may
+    lead either); `elected` is set when it starts leading (and cleared by whoever acts on it).
     """
 
     def __init__(
@@ -89,12 +90,14 @@ class Election:
         self._clock = clock
         self._wall = wall
         self._lease_s = store.lease_ms / 1000
-        self._term: Term | None = None  # from the last successful round
-        self._valid_until = 0.0  # on `clock`
+        # The term from the last successful round and until when (on `clock`) it is trusted; one
+        # tuple, so `current()` on another thread never sees one half of an update.
+        self._lease: tuple[Term | None, float] = (None, 0.0)
         self._seen: LeaseView | None = None
         self._seen_at: datetime | None = None  # on `wall`, when `_seen` was read
         self._announced: Term | None = None  # the term last reported as leading
-        self._last_holder: str | None = None  # the leader last reported
+        self._led = False  # led since it last stood down
+        self._last_seen: tuple[str | None, str | None] = (None, None)  # leader and error reported
         self._error: str | None = None
         self.elected = asyncio.Event()
 
@@ -104,19 +107,19 @@ class Election:
 
     def current(self) -> Term | None:
         """This instance's term while it leads, by its own clock; None otherwise."""
-        if self._term is not None and self._clock() < self._valid_until:
-            return self._term
-        return None
+        term, valid_until = self._lease
+        return term if term is not None and self._clock() < valid_until else None
 
     def view(self) -> LeaderView:
         seen, leading = self._seen, self.current()
         role = "leader" if leading else ("standby" if self._contend else "shadow")
         if seen is None or self._seen_at is None:
-            return LeaderView(role=role, instance=self.instance)
+            return LeaderView(role=role, instance=self.instance, error=self._error)
         held = seen.lease.held(seen.now_ms)
         return LeaderView(
             role=role,
             instance=self.instance,
+            error=self._error,
             term=seen.lease.term or None,
             leader_instance=seen.lease.holder if held else None,
             lease_expires_at=(
@@ -139,9 +142,8 @@ class Election:
             log.info("election_recovered")
             self._error = None
         self._seen, self._seen_at = seen, self._wall()
-        self._term = seen.term_of(self.instance, self._store.name) if self._contend else None
-        if self._term is not None:
-            self._valid_until = started + self._lease_s * LOCAL_SHARE
+        term = seen.term_of(self.instance, self._store.name) if self._contend else None
+        self._lease = (term, started + self._lease_s * LOCAL_SHARE)
 
     def _elect(self) -> LeaseView:
         bid = self._store.elect if self._contend else self._store.read
@@ -154,14 +156,19 @@ class Election:
     def settle(self) -> None:
         """Report a change of role or leader since the last call (on the event loop)."""
         leading, before = self.current(), self._announced
-        holder = self.view().leader_instance
-        if leading == before and holder == self._last_holder:
+        seen = (self.view().leader_instance, self._error)
+        if leading is not None:
+            self._led = True
+        elif self._led and seen[0] not in (None, self.instance):
+            self._led = False
+            log.warning("deposed", instance=self.instance, leader=seen[0])
+            self.on_lost()
+        if leading == before and seen == self._last_seen:
             return
-        self._announced, self._last_holder = leading, holder
+        self._announced, self._last_seen = leading, seen
         if before is not None and leading != before:
             log.warning("leadership_lost", instance=self.instance, term=before.number)
             self.elected.clear()
-            self.on_lost()
         if leading is not None and leading != before:
             log.info("elected", instance=self.instance, term=leading.number)
             self.elected.set()
@@ -184,9 +191,10 @@ class Election:
 
     async def release(self) -> None:
         """Give the lease up, when held, so a standby takes over at once (at shutdown)."""
-        held = self._term is not None
-        self._term = None
+        held = self._lease[0] is not None
+        self._lease = (None, 0.0)
         self._announced = None
+        self._led = False
         self.elected.clear()
         if not held:
             return

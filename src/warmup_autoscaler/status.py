@@ -82,6 +82,7 @@ class LeaderView:
     term: int | None = None  # the lease's current term (this instance's while it leads)
     leader_instance: str | None = None  # who holds the lease; None when nobody (or not read yet)
     lease_expires_at: datetime | None = None  # when the lease ends unless renewed
+    error: str | None = None  # why the last election round failed, if it did
 
     def lease_expires_in_ms(self, now: datetime) -> int | None:
         if self.lease_expires_at is None:

@@ -88,6 +88,7 @@ def leader_json(leader: LeaderView | None, now: datetime) -> dict[str, Any] | No
         "term": leader.term,
         "leaderInstance": leader.leader_instance,
         "leaseExpiresInMs": leader.lease_expires_in_ms(now),
+        "error": leader.error,
     }
 
 

@@ -51,6 +51,7 @@ def test_a_standby_answers_409_naming_the_leader(client_of, endpoint):
             "term": 7,
             "leaderInstance": "b",
             "leaseExpiresInMs": None,
+            "error": None,
         },
     }
     assert platform.calls == []

@@ -29,10 +29,13 @@ from warmup_autoscaler.store.state import CheckRecord, ScalerState
 class FakeLeadership:
     """This instance leads in `term` (None: a standby of `leader`)."""
 
-    def __init__(self, instance: str = "a", term: int | None = 1, leader: str = "b") -> None:
+    def __init__(
+        self, instance: str = "a", term: int | None = 1, leader: str = "b", error: str | None = None
+    ) -> None:
         self.instance = instance
         self.term = Term(instance=instance, number=term) if term else None
         self.leader = leader
+        self.error = error
 
     def current(self) -> Term | None:
         return self.term
@@ -44,6 +47,7 @@ class FakeLeadership:
             instance=self.instance,
             term=self.term.number if self.term else 7,
             leader_instance=self.instance if leading else self.leader,
+            error=self.error,
         )
 
 
@@ -90,6 +94,7 @@ def test_a_standby_neither_checks_nor_pauses():
         "term": 7,
         "leaderInstance": "b",
         "leaseExpiresInMs": None,
+        "error": None,
     }
 
 
@@ -259,3 +264,10 @@ def test_a_standby_shows_the_leaders_last_checks():
     leading = controller(FakeLeadership(instance="a", term=1))
     leading.follow(leader_journal.state, [scaled], None)
     assert leading.last is None
+
+
+def test_a_standby_that_cannot_reach_the_database_says_so():
+    """lastError on a standby whose election fails names the database error."""
+    error = "cannot connect to the database at postgresql+psycopg://u:***@h/db: refused"
+    c = controller(FakeLeadership(term=None, error=error))
+    assert status_of(c)["lastError"] == error and status_of(c)["leader"]["error"] == error

@@ -289,3 +289,55 @@ def test_the_view_counts_the_lease_down_from_when_it_was_read():
     assert view.lease_expires_in_ms(T0) == LEASE_MS
     assert view.lease_expires_in_ms(T0 + timedelta(milliseconds=1000)) == LEASE_MS - 1000
     assert view.lease_expires_in_ms(T0 + timedelta(hours=1)) == 0
+
+
+def test_an_unreachable_database_shows_in_the_view_until_it_is_back():
+    """A failed round's error is in the view (the status' lastError on a standby) and reported as
+    a change; the next good round clears it."""
+    row = Row()
+    a, _ = elect(row, "a")
+    seen: list[str | None] = []
+    a.on_change = lambda: seen.append(a.view().error)
+    row.down = True
+    a.round()
+    a.settle()
+    a.round()
+    a.settle()
+    row.down = False
+    a.round()
+    a.settle()
+    assert seen == ["cannot connect to the database", None]
+    assert a.current() == Term(instance="a", number=1)
+
+
+def test_a_lease_lost_to_an_outage_is_not_a_deposition():
+    """With the database out of reach the leader stops leading by its clock, but stands down (stops
+    its workers) only once it sees another instance lead; back in time, it leads on."""
+    row = Row()
+    a, clock = elect(row, "a")
+    lost: list[str] = []
+    a.on_lost = lambda: lost.append("a")
+    a.round()
+    a.settle()
+    row.down = True
+    clock.now += LEASE_MS / 1000
+    a.round()
+    a.settle()
+    assert a.current() is None and lost == []
+    row.down = False
+    a.round()
+    a.settle()
+    assert a.current() == Term(instance="a", number=1) and lost == []  # not expired on the db
+    row.down = True
+    clock.now += LEASE_MS / 1000
+    a.round()
+    a.settle()
+    row.down = False
+    row.now_ms += LEASE_MS
+    b, _ = elect(row, "b")
+    b.round()
+    a.round()
+    a.settle()
+    a.round()
+    a.settle()
+    assert a.view().leader_instance == "b" and lost == ["a"]
