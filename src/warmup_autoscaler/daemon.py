@@ -35,6 +35,7 @@ from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import PlatformContext, create_platform, platform_class
 from warmup_autoscaler.platforms.base import Platform
 from warmup_autoscaler.sensor import MailboxCounter
+from warmup_autoscaler.status import CheckResult
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore
 from warmup_autoscaler.store.leader import LeaderStore
@@ -148,7 +149,7 @@ class Daemon:
         self.election.settle()
         election_stop = asyncio.Event()
         election = asyncio.create_task(self.election.run(election_stop))
-        reaction = react_to_changes(self.settings, self.db, self.controller, stop)
+        reaction = react_to_changes(self.settings, self.db, _WhileActing(self), stop)
         checks = asyncio.create_task(self._check_loop(stop))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({server_task, checks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,9 +178,8 @@ class Daemon:
                 elected.clear()
                 trigger = "elected" if checked else "startup"
             wait_s = interval_s
-            if self.election.current() is not None or self.settings.daemon.dry_run:
-                with contextlib.suppress(NotLeaderError):  # lost between the two lines
-                    await self.controller.check(trigger, wait_journal=False)
+            if self.acting:
+                if await _WhileActing(self).check(trigger, wait_journal=False) is not None:
                     checked = True
                 if time.monotonic() >= next_prune and self.election.current() is not None:
                     next_prune = time.monotonic() + PRUNE_INTERVAL_S
@@ -191,6 +191,11 @@ class Daemon:
             await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             for waiting in waits:
                 waiting.cancel()
+
+    @property
+    def acting(self) -> bool:
+        """Whether this instance checks: while it leads, and always as a dry-run shadow."""
+        return self.election.current() is not None or self.settings.daemon.dry_run
 
     async def _follow(self) -> None:
         """A standby shows the leader's last checks, state and fleet, read from the database."""
@@ -239,6 +244,22 @@ class Daemon:
         self.alerting.close(5.0)
         self.platform.close()
         self.db.dispose()
+
+
+class _WhileActing:
+    """The controller's `check` for the daemon's own triggers (its loop, a change seen): it runs
+    only while the daemon acts; on a standby it answers None (the leader checks)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    async def check(self, trigger: str, *, wait_journal: bool = True) -> CheckResult | None:
+        if not self._daemon.acting:
+            return None
+        try:
+            return await self._daemon.controller.check(trigger, wait_journal=wait_journal)
+        except NotLeaderError:  # lost between the two lines
+            return None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

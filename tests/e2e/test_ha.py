@@ -220,19 +220,21 @@ def test_three_daemons_one_leader_through_kill_stop_and_graceful_stop(
 
 def test_a_second_local_daemon_starts_no_workers_until_it_leads(tmp_path, base_env, sqlite_url):
     """The issue's case on the local platform: a second `run` on the same database resumed as many
-    workers again (8 live for 4 wanted). Now it stands by with none, and starts the stored count
-    once the leader stops (whose own workers stop with it)."""
+    workers again (8 live for 4 wanted). Now it stands by with none, leaves the checks on a change
+    of the mailboxes to the leader, and starts the stored count once the leader stops (whose own
+    workers stop with it)."""
     env = dict(
         base_env,
         DATABASE_URL=sqlite_url,
         AUTO_SCALER_CHECK_INTERVAL_MS="300",
         AUTO_SCALER_SCALE_UP_COOLDOWN_MS="0",
         AUTO_SCALER_LEADER_LEASE_MS=str(LEASE_MS),
+        AUTO_SCALER_REACT_ON_CHANGE="true",
+        AUTO_SCALER_REACT_PROBE_INTERVAL_MS="100",
     )
     assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
     db = Database(sqlite_url)
     set_active_count(db, 1500)  # 2 workers
-    db.dispose()
     runs: list[DaemonRun] = []
 
     def start(name: str) -> DaemonRun:
@@ -248,6 +250,14 @@ def test_a_second_local_daemon_starts_no_workers_until_it_leads(tmp_path, base_e
         wait_until(lambda: second.status()["currentWorkers"] == 2, 10, "b to follow a")
         assert second.status()["leader"]["role"] == "standby"
         assert second.workers() == []
+        set_active_count(db, 1550)  # a change (no action): the leader checks at once, not b
+        wait_until(
+            lambda: any(c.trigger == "change" for c in HistoryStore(db).checks(limit=5)),
+            10,
+            "the leader's check on the change",
+        )
+        leader_instance = first.status()["leader"]["instance"]
+        assert {c.instance for c in HistoryStore(db).checks(limit=1000)} == {leader_instance}
         first_workers = first.workers()
         assert first.stop() == 0
         wait_until(lambda: len(second.workers()) == 2, STOPPED_BOUND_S + 5, "b's 2 workers")
@@ -255,9 +265,11 @@ def test_a_second_local_daemon_starts_no_workers_until_it_leads(tmp_path, base_e
         assert not any(Path(f"/proc/{pid}").exists() for pid in first_workers)
         assert second.stop() == 0
     finally:
+        db.dispose()
         for run in runs:
             if run.proc is not None and run.proc.poll() is None:
                 run.proc.kill()
                 run.proc.wait()
+    assert not [line for line in second.log_lines() if line.get("level") in ("error", "critical")]
     elected = [line for line in second.log_lines() if line.get("event") == "resuming_fleet"]
     assert [line["workers"] for line in elected] == [2]
