@@ -89,13 +89,17 @@ def test_an_expired_term_cannot_write_even_before_anyone_takes_over(dbs: list[Da
 
 
 def test_contending_instances_never_share_a_term(dbs: list[Database]) -> None:
-    """Three instances bidding in threads on a 40 ms lease, with fenced writes: every term is
-    won by one instance only, and only its holder's fenced writes pass."""
+    """Three instances bidding in threads on a 40 ms lease; each leader writes under its term,
+    then freezes past its lease (the fault simulated) and tries again: every term is won by one
+    instance only, only its holder's writes pass, and no write after the freeze ever does."""
+    lease_ms = 40
     stores = [
-        LeaderStore(db, instance=name, lease_ms=40) for db, name in zip(dbs, "abc", strict=True)
+        LeaderStore(db, instance=name, lease_ms=lease_ms)
+        for db, name in zip(dbs, "abc", strict=True)
     ]
     won: list[tuple[int, str]] = []
     written: list[tuple[int, str]] = []
+    refused_after_freeze: list[int] = []
     errors: list[BaseException] = []
     deadline = time.monotonic() + 2.0
 
@@ -109,10 +113,14 @@ def test_contending_instances_never_share_a_term(dbs: list[Database]) -> None:
                 won.append((term.number, term.instance))
                 try:
                     state.save(EMPTY, fence=term)
+                    written.append((term.number, term.instance))
                 except NotLeaderError:
                     continue
-                written.append((term.number, term.instance))
-        except BaseException as exc:  # pragma: no cover - reported below
+                time.sleep(lease_ms * 1.5 / 1000)  # frozen past its lease
+                with pytest.raises(NotLeaderError):
+                    state.save(EMPTY, fence=term)
+                refused_after_freeze.append(term.number)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=bid, args=(s,)) for s in stores]
@@ -124,7 +132,7 @@ def test_contending_instances_never_share_a_term(dbs: list[Database]) -> None:
     holders: dict[int, set[str]] = {}
     for number, instance in won:
         holders.setdefault(number, set()).add(instance)
-    assert len(holders) > 1  # the lease changed hands
+    assert len(holders) > 1 and refused_after_freeze  # the lease changed hands
     assert all(len(h) == 1 for h in holders.values()), holders
     assert all(holders[number] == {instance} for number, instance in written)
 
