@@ -29,6 +29,7 @@ from warmup_autoscaler.config.groups import (
     WorkerSettings,
     normalize_database_url,
 )
+from warmup_autoscaler.config.warmup import WarmupSettings
 from warmup_autoscaler.errors import ConfigError
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ReactSettings",
     "Settings",
     "SettingsGroup",
+    "WarmupSettings",
     "WorkerSettings",
     "all_env_names",
     "load_settings",
@@ -67,6 +69,7 @@ CORE_GROUPS: dict[str, type[SettingsGroup]] = {
     "alerts": AlertSettings,
     "logs": LogSettings,
     "react": ReactSettings,
+    "warmup": WarmupSettings,
 }
 
 
@@ -86,6 +89,7 @@ class Settings:
     alerts: AlertSettings
     logs: LogSettings
     react: ReactSettings
+    warmup: WarmupSettings
     # The settings class of the platform `daemon.platform` names (NoPlatformSettings when the
     # settings were loaded for a process that runs no platform).
     platform: SettingsGroup

@@ -187,7 +187,7 @@ class WorkerSettings(SettingsGroup):
 
     model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_WORKER_")
     ALLOWED: ClassVar[dict[str, str]] = {
-        "job": "record (the built-in job) or module:callable (e.g. myjobs.warmup:run)",
+        "job": "record or warmup (the built-in jobs) or module:callable (e.g. myjobs.warmup:run)",
     }
 
     heartbeat_ms: int = Field(5000, gt=0)
@@ -212,7 +212,7 @@ class WorkerSettings(SettingsGroup):
                 "so one late heartbeat does not lose a lease"
             )
             found.append(Problem("lease_ttl_ms", twice, ("heartbeat_ms",)))
-        if self.job != "record" and not re.fullmatch(r"[\w.]+:[\w.]+", self.job):
+        if self.job not in ("record", "warmup") and not re.fullmatch(r"[\w.]+:[\w.]+", self.job):
             found.append(Problem("job", f"must be {self.ALLOWED['job']}"))
         return found
 
