@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -102,3 +103,18 @@ def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def mail_servers() -> Iterator[Any]:
+    """Dovecot (IMAP + LMTP + Sieve) and an SMTP front with AUTH on loopback, for the session.
+
+    Skipped without Dovecot, or failed under CI=true (`.ci/run` installs it)."""
+    from tests.support.mail import find_dovecot, start_servers
+
+    binary, why = find_dovecot()
+    if binary is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    yield from start_servers(junk_percent=30)

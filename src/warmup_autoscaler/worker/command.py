@@ -14,7 +14,7 @@ from warmup_autoscaler.config import WORKER_INDEX_VAR, Settings, load_settings
 from warmup_autoscaler.errors import MissingTablesError, StoreError
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.store.database import Database
-from warmup_autoscaler.worker.jobs import load_job
+from warmup_autoscaler.worker.jobs import JobContext, load_job
 from warmup_autoscaler.worker.registry import Registry, WorkerIdentity
 from warmup_autoscaler.worker.runtime import Worker, WorkerConfig
 
@@ -31,10 +31,10 @@ def start(env_file: Path | None) -> int:
 def run_worker(settings: Settings) -> int:
     """Run a worker with `settings` until it is stopped and drained; returns the exit code."""
     configure_logging(settings.logs.format, settings.logs.level)
-    job = load_job(settings.worker.job)
     database = settings.database
     db = Database(database.sqlalchemy_url, query_timeout_ms=database.query_timeout_ms)
     try:
+        job = load_job(settings.worker.job, JobContext(db=db, settings=settings))
         _check_tables(db, settings.worker.lease_ttl_ms)
         me = WorkerIdentity.create(
             name=settings.worker.name, index=os.environ.get(WORKER_INDEX_VAR)

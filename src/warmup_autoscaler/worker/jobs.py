@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warmup_autoscaler.config import WorkerSettings
 from warmup_autoscaler.errors import ConfigError
 
-__all__ = ["Cycle", "Job", "RecordWriter", "load_job", "record_job"]
+if TYPE_CHECKING:
+    from warmup_autoscaler.config import Settings
+    from warmup_autoscaler.store.database import Database
+
+__all__ = ["Cycle", "Job", "JobContext", "RecordWriter", "job_factory", "load_job", "record_job"]
 
 JOB_VAR = WorkerSettings.env_name("job")
 
@@ -28,6 +33,20 @@ class Job(Protocol):
 
 
 RecordWriter = Callable[["Cycle", str, "str | None"], Awaitable[bool]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobContext:
+    """What a job factory is given once at start: the worker's database and settings."""
+
+    db: Database
+    settings: Settings
+
+
+def job_factory(fn: Callable[[JobContext], Job]) -> Callable[[JobContext], Job]:
+    """Mark `fn` as a factory: `load_job` calls it once with the `JobContext` for the job."""
+    fn.job_factory = True  # type: ignore[attr-defined]
+    return fn
 
 
 class Cycle:
@@ -82,10 +101,13 @@ async def record_job(cycle: Cycle) -> None:
     await cycle.record(outcome="ok")
 
 
-def load_job(spec: str) -> Job:
-    """`record`, or `package.module:callable` (a dotted attribute path after the colon)."""
+def load_job(spec: str, context: JobContext | None = None) -> Job:
+    """`record`, `warmup`, or `package.module:callable` (a dotted attribute path after the
+    colon); a callable marked with `@job_factory` is called with `context` to make the job."""
     if spec == "record":
         return record_job
+    if spec == "warmup":
+        spec = "warmup_autoscaler.warmup.job:warmup_job"
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path:
         raise ConfigError([f"{JOB_VAR}={spec}: must be record or module:callable"])
@@ -101,5 +123,9 @@ def load_job(spec: str) -> Job:
         target = getattr(target, part)
     if not callable(target):
         raise ConfigError([f"{JOB_VAR}={spec}: {attr_path!r} is not callable"])
+    if getattr(target, "job_factory", False):
+        if context is None:
+            raise ConfigError([f"{JOB_VAR}={spec}: a job factory needs the worker's context"])
+        target = target(context)
     job: Job = target
     return job

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, TextClause, bindparam, text
 
 from warmup_autoscaler.store.database import Database, guarded, now_ms_sql
 
-__all__ = ["SQL", "LeaseStore", "SyncResult"]
+__all__ = ["SQL", "LeaseStore", "SyncResult", "lease_fence_sql"]
 
 RELEASE_CHUNK = 500  # ids per statement, well under SQLite's bound-variable limit
 
@@ -73,11 +73,21 @@ SQL: dict[str, str] = {
         SELECT CAST(:mailbox_id AS BIGINT), CAST(:worker_id AS VARCHAR(32)),
                CAST(:epoch AS BIGINT), CAST(:started_at_ms AS BIGINT), {now},
                CAST(:outcome AS VARCHAR(40)), CAST(:detail AS TEXT)
-        WHERE EXISTS (
+        WHERE {fence}""",
+}
+
+# The fence: true while `worker_id` holds the mailbox's lease under `epoch`, unexpired by the
+# database's clock. Every fenced write puts it in its own WHERE, so check and write are atomic.
+FENCE = """EXISTS (
             SELECT 1 FROM autoscaler_leases
             WHERE mailbox_id = :mailbox_id AND worker_id = :worker_id AND epoch = :epoch
-              AND expires_at > {now})""",
-}
+              AND expires_at > {now})"""
+
+
+def lease_fence_sql(dialect: str) -> str:
+    """A SQL boolean that is true while :worker_id holds :mailbox_id's lease under :epoch and it
+    has not expired (database clock). Put it in a write's WHERE to fence that write."""
+    return FENCE.format(now=now_ms_sql(dialect))
 
 
 ACTIVE_QUERY_HINT = "check DATABASE_URL and AUTO_SCALER_ACTIVE_MAILBOXES_QUERY"
@@ -99,7 +109,8 @@ class LeaseStore:
         active = active_query.strip().rstrip(";").strip()
         now = now_ms_sql(db.dialect_name)
         self._sql: dict[str, TextClause] = {
-            name: text(sql.format(now=now, active=active)) for name, sql in SQL.items()
+            name: text(sql.format(now=now, active=active, fence=lease_fence_sql(db.dialect_name)))
+            for name, sql in SQL.items()
         }
         self._sql["release"] = self._sql["release"].bindparams(bindparam("ids", expanding=True))
 
