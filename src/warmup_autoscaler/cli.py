@@ -16,6 +16,7 @@ import typer
 from warmup_autoscaler.cli_simulate import simulate
 from warmup_autoscaler.config import API_URL_VAR, ENV_FILE_VAR, ApiSettings, Settings, load_settings
 from warmup_autoscaler.errors import AutoscalerError
+from warmup_autoscaler.warmup.cli import mailbox_app
 
 if TYPE_CHECKING:
     from warmup_autoscaler.store.database import Database
@@ -34,6 +35,7 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.command()(simulate)
+app.add_typer(mailbox_app, name="mailbox")
 
 _env_file: Path | None = Path(".env")
 

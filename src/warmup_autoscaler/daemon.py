@@ -43,6 +43,8 @@ from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import CheckRecord, ScalerState, StateStore
 from warmup_autoscaler.store.workers import FleetSnapshot, count_live_workers, fleet_snapshot
 from warmup_autoscaler.watch.reaction import react_to_changes
+from warmup_autoscaler.warmup.alerts import paused_mailbox_alerts
+from warmup_autoscaler.warmup.metrics import WarmupCollector
 
 __all__ = ["Daemon", "run_daemon", "start"]
 
@@ -109,6 +111,7 @@ class Daemon:
         )
         election.on_change = controller.leadership_changed
         metrics = Metrics(lambda: controller.status, controller.clock)
+        metrics.registry.register(WarmupCollector(db))
         controller.observers += [alerting.observe, metrics.observe, foresight.observe]
         return cls(
             settings=settings,
@@ -179,6 +182,7 @@ class Daemon:
                 trigger = "elected" if checked else "startup"
             wait_s = interval_s
             if self.acting:
+                await paused_mailbox_alerts(self.db, self.alerting)
                 if await _WhileActing(self).check(trigger, wait_journal=False) is not None:
                     checked = True
                 if time.monotonic() >= next_prune and self.election.current() is not None:

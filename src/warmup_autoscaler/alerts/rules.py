@@ -69,6 +69,7 @@ SEVERITY: dict[str, Severity] = {
     "count_failures": Severity.WARNING,
     "capacity_horizon": Severity.WARNING,
     "scaling_action": Severity.INFO,
+    "mailboxes_paused": Severity.WARNING,
 }
 
 
@@ -207,6 +208,25 @@ class AlertEngine:
             action = _Verdict(True, text, d.to_dict())
             events.append(_event("scaling_action", AlertStatus.FIRED, now, now, action))
         return events
+
+    def evaluate_paused_mailboxes(
+        self, paused: Sequence[dict[str, Any]], now: datetime
+    ) -> list[AlertEvent]:
+        """`mailboxes_paused`: warmup mailboxes paused by a safety stop ({mailboxId, email,
+        reason}), read by the daemon at each check; resolved when none is left."""
+        if paused:
+            first = paused[0]
+            more = f" and {len(paused) - 1} more" if len(paused) > 1 else ""
+            text = (
+                f"{len(paused)} warmup mailbox{'es' * (len(paused) > 1)} paused by a safety stop: "
+                f"{first['email']} (id {first['mailboxId']}): {first['reason']}{more}; fix the "
+                "cause, then `warmup-autoscaler mailbox resume ID`"
+            )
+        else:
+            text = "No warmup mailbox is paused by a safety stop any more"
+        details = {"count": len(paused), "mailboxes": list(paused[:50])}
+        event = self._step("mailboxes_paused", _Verdict(bool(paused), text, details), now)
+        return [event] if event else []
 
     def _step(self, name: str, v: _Verdict, now: datetime) -> AlertEvent | None:
         active = self._firing.get(name)

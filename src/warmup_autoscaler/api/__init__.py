@@ -20,6 +20,7 @@ from warmup_autoscaler.alerts import Alerting
 from warmup_autoscaler.api.auth import admin_dependency
 from warmup_autoscaler.api.history import history_router
 from warmup_autoscaler.api.whatif import whatif_router
+from warmup_autoscaler.api.warmup import warmup_router
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import AutoscalerError, NotLeaderError
 from warmup_autoscaler.metrics import Metrics
@@ -145,6 +146,7 @@ def create_app(
     if history is not None:
         app.include_router(history_router(history, PREFIX))
         app.include_router(whatif_router(history, controller.settings, PREFIX))
+        app.include_router(warmup_router(history.db))
 
     if metrics is not None:
 

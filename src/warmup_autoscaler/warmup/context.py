@@ -15,7 +15,20 @@ from warmup_autoscaler.warmup.safety import SafetyLimits
 from warmup_autoscaler.warmup.secrets import SecretBox
 from warmup_autoscaler.warmup.smtp import ServerLogin
 
-__all__ = ["CycleCounts", "CycleRun", "FencedOut", "JobLimits"]
+__all__ = ["CycleCounts", "CycleRun", "FencedOut", "JobLimits", "server_login"]
+
+
+def server_login(account: Account, kind: str, box: SecretBox, timeout_s: float) -> ServerLogin:
+    """The SMTP or IMAP login of `account`, its password decrypted (in memory only)."""
+    token = account.smtp_password_token if kind == "smtp" else account.imap_password_token
+    return ServerLogin(
+        host=getattr(account, f"{kind}_host"),
+        port=getattr(account, f"{kind}_port"),
+        security=getattr(account, f"{kind}_security"),
+        username=getattr(account, f"{kind}_username"),
+        password=box.decrypt(token),
+        timeout_s=timeout_s,
+    )
 
 
 class FencedOut(Exception):
@@ -59,16 +72,7 @@ class CycleRun:
 
     def login(self, kind: str, account: Account | None = None) -> ServerLogin:
         """The SMTP or IMAP login of this mailbox (or of `account`), password decrypted."""
-        a = account or self.account
-        token = a.smtp_password_token if kind == "smtp" else a.imap_password_token
-        return ServerLogin(
-            host=getattr(a, f"{kind}_host"),
-            port=getattr(a, f"{kind}_port"),
-            security=getattr(a, f"{kind}_security"),
-            username=getattr(a, f"{kind}_username"),
-            password=self.box.decrypt(token),
-            timeout_s=self.limits.timeout_s,
-        )
+        return server_login(account or self.account, kind, self.box, self.limits.timeout_s)
 
     def check_stop(self) -> None:
         if self.stop.is_set():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -16,8 +16,10 @@ from warmup_autoscaler.store.database import Database, failure_message, missing_
 from warmup_autoscaler.warmup.accounts import Account, AccountInput
 from warmup_autoscaler.warmup.errors import AccountError
 from warmup_autoscaler.warmup.schema import accounts
-from warmup_autoscaler.warmup.secrets import SecretBox
 from warmup_autoscaler.worker.leases import now_ms_sql
+
+if TYPE_CHECKING:
+    from warmup_autoscaler.warmup.secrets import SecretBox
 
 __all__ = ["AccountStore", "PausedMailbox", "guarded_warmup"]
 
