@@ -9,7 +9,7 @@ import json
 import signal
 import time
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.integration.test_worker_process import Workers, poll
