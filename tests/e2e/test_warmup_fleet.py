@@ -123,3 +123,52 @@ def test_daemon_scales_warmup_workers_that_really_warm_the_pool(
 def _spam_ids(pool) -> set[str]:
     return {r[0] for r in pool.rows(
         "SELECT message_id FROM warmup_events WHERE kind = 'received' AND folder = 'spam'")}  # fmt: skip
+
+
+def test_a_safety_stop_shows_in_the_status_and_fires_an_alert(
+    tmp_path, base_env, daemon_factory, sqlite_url, mail_servers: MailServers
+):
+    """A mailbox with a wrong password is paused by its worker after 2 refused logins; the
+    daemon's status then lists the `mailboxes_paused` alert with the reason, and the log has
+    the alert; the others go on sending."""
+    db = Database(sqlite_url)
+    pool = make_pool(db, mail_servers, size=3, bad_password={2}, window_start="0",
+                     window_end="13", timezone=noon_zone())  # fmt: skip
+    env = dict(base_env, DATABASE_URL=sqlite_url, AUTO_SCALER_SECRET_KEY=pool.key)
+    env.pop("AUTO_SCALER_LOCAL_WORKER_COMMAND")
+    env.update(
+        AUTO_SCALER_WORKER_JOB="warmup",
+        AUTO_SCALER_CHECK_INTERVAL_MS="500",
+        AUTO_SCALER_WORKER_HEARTBEAT_MS="300",
+        AUTO_SCALER_WORKER_LEASE_TTL_MS="2000",
+        AUTO_SCALER_WORKER_CYCLE_INTERVAL_MS="500",
+        AUTO_SCALER_WARMUP_AUTH_FAILURE_LIMIT="2",
+        AUTO_SCALER_WARMUP_RETRY_BACKOFF_MS="200",
+    )
+    assert cli(tmp_path, env, "db", "init").returncode == 0
+    daemon = daemon_factory(env).start()
+    try:
+        alert = wait_until(
+            lambda: next(
+                (a for a in daemon.status()["alerts"] if a["name"] == "mailboxes_paused"), None
+            ),
+            60,
+            "the mailboxes_paused alert in the status",
+        )
+        mailboxes = httpx.get(f"{daemon.url}/api/warmup/mailboxes", timeout=10).json()["mailboxes"]
+    finally:
+        assert daemon.stop() == 0
+    reason = pool.rows("SELECT paused_reason FROM warmup_accounts WHERE mailbox_id = 2")[0][0]
+    assert reason.startswith("safety stop: login refused 2 times in a row")
+    assert alert["severity"] == "warning"
+    assert alert["details"]["mailboxes"] == [
+        {"mailboxId": 2, "email": pool.emails[2], "reason": reason,
+         "pausedAtMs": alert["details"]["mailboxes"][0]["pausedAtMs"]}
+    ]  # fmt: skip
+    assert [(m["mailboxId"], m["paused"], m["pausedBy"]) for m in mailboxes] == [
+        (1, False, None), (2, True, "safety"), (3, False, None)]  # fmt: skip
+    fired = [line for line in daemon.log_lines() if line.get("event") == "alert"
+             and line.get("alert") == "mailboxes_paused"]  # fmt: skip
+    assert fired and reason in fired[0]["message"]
+    assert pool.passwords[2] not in daemon.log.read_text()
+    db.dispose()
