@@ -11,12 +11,12 @@ export class ApiError extends Error {
 }
 
 /** GET a JSON endpoint; any failure becomes an ApiError with a message a person can act on. */
-export async function getJSON(path) {
+export async function getJSON(path, base = BASE) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
   let response;
   try {
-    response = await fetch(`${BASE}/${path}`, {
+    response = await fetch(`${base}/${path}`, {
       signal: controller.signal,
       cache: "no-store",
       headers: { Accept: "application/json" },
@@ -35,11 +35,11 @@ export async function getJSON(path) {
   }
   if (!response.ok) {
     const detail = body && typeof body.detail === "string" ? `: ${body.detail}` : "";
-    const endpoint = `${BASE}/${path.split("?")[0]}`;
+    const endpoint = `${base}/${path.split("?")[0]}`;
     throw new ApiError(`${endpoint} answered HTTP ${response.status}${detail}`, response.status);
   }
   if (body === null || typeof body !== "object") {
-    throw new ApiError(`${BASE}/${path.split("?")[0]} did not answer JSON`, response.status);
+    throw new ApiError(`${base}/${path.split("?")[0]} did not answer JSON`, response.status);
   }
   return body;
 }

@@ -7,6 +7,7 @@ import { MailboxChart } from "./chart.js";
 import { byId } from "./dom.js";
 import * as fmt from "./format.js";
 import * as views from "./views.js";
+import { refreshWarmup } from "./warmup.js";
 
 const POLL_MS = 5000;
 const SLOW_REFRESH_MS = 60000;
@@ -117,7 +118,7 @@ async function tick() {
     showBanner(null);
     if (changed || recovered || Date.now() - state.slowAt > SLOW_REFRESH_MS) {
       state.slowAt = Date.now();
-      await Promise.all([refreshSamples(), refreshHistory()]);
+      await Promise.all([refreshSamples(), refreshHistory(), refreshWarmup()]);
     }
   } catch (err) {
     showBanner(err.message);
