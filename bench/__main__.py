@@ -219,6 +219,26 @@ def _images(r: Result) -> list[Row]:
             ours=f"{r['worker_source_layer_mb']:.2f} / {r['auto_scaler_source_layer_mb']:.2f} MB",
             baseline="-",
             ratio=float("nan"),
+def _warmup(r: Result) -> list[Row]:
+    return [
+        _vs(
+            "warmup messages/s, one worker vs bare smtplib+imaplib",
+            r["sent_per_s"],
+            r["base_per_s"],
+            "{:.1f}/s",
+        ),
+        Row(
+            label="  worker CPU per message / per idle cycle",
+            ours=f"{r['cpu_ms_per_message']:.1f} / {r['cpu_ms_per_idle_cycle']:.1f} ms",
+            baseline="-",
+            ratio=float("nan"),
+        ),
+        Row(
+            label="  cores for 1,000 mailboxes at 40/day",
+            ours=f"{r['cores_per_1000']:.3f}",
+            baseline="-",
+            ratio=float("nan"),
+            goal="< 1 core per worker",
         ),
     ]
 
@@ -234,6 +254,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "simulation": ("simulation", _simulation),
     "reaction": ("reaction", _reaction),
     "images": ("images", _images),
+    "warmup": ("warmup", _warmup),
 }
 
 
