@@ -133,8 +133,7 @@ def _baseline(servers: Any, size: int, quota: int, messages: int) -> float:
 
     tag = uuid.uuid4().hex[:8]
     users = [(f"base{i}@{'a' if i % 2 else 'b'}-{tag}.test", f"pw-{tag}-{i}") for i in range(size)]
-    for user, password in users:
-        servers.dovecot.add_user(user, password)
+    servers.dovecot.add_users(users)
     per = [messages // size + (1 if i < messages % size else 0) for i in range(size)]
     now = datetime.now(UTC)
 

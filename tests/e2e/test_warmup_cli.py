@@ -60,8 +60,8 @@ def test_import_with_bad_rows_names_each_line_and_imports_nothing(tmp_path, env)
 def test_import_add_list_show_never_print_a_password(tmp_path, env, mail_servers: MailServers):
     """Good rows import; list, show and test print settings and results, never a password, and
     the database file holds none in plaintext."""
-    mail_servers.dovecot.add_user("cli1@alpha-cli.test", "pw-cli-one")
-    mail_servers.dovecot.add_user("cli2@beta-cli.test", "pw-cli-two")
+    mail_servers.dovecot.add_users([("cli1@alpha-cli.test", "pw-cli-one"),
+                                    ("cli2@beta-cli.test", "pw-cli-two")])  # fmt: skip
     path = write(tmp_path, "pool.csv", (
         f"1,cli1@alpha-cli.test,pw-cli-one,127.0.0.1,{mail_servers.smtp_port},none,127.0.0.1,"
         f"{mail_servers.imap_port},none,0.3,UTC\n"

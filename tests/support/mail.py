@@ -167,9 +167,28 @@ class Dovecot:
         return log.read_text()[-2000:] if log.exists() else "(no log)"
 
     def add_user(self, email: str, password: str) -> None:
-        self.passwords[email] = password
+        self.add_users([(email, password)])
+
+    def add_users(self, users: list[tuple[str, str]]) -> None:
+        """Append users, then wait until Dovecot knows them: it re-reads the passwd-file at most
+        once a second, so a lookup right after a change may still miss them."""
         with self.users.open("a") as f:
-            f.write(f"{email}:{{PLAIN}}{password}\n")
+            for email, password in users:
+                self.passwords[email] = password
+                f.write(f"{email}:{{PLAIN}}{password}\n")
+        email, password = users[-1]
+        deadline = time.monotonic() + 10
+        while True:
+            imap = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=5)
+            try:
+                imap.login(email, password)
+                return
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+            finally:
+                imap.shutdown()
 
     def stop(self) -> None:
         pid_file = self.root / "run" / "master.pid"

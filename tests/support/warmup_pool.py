@@ -113,12 +113,12 @@ def make_pool(
     tag = uuid.uuid4().hex[:8]
     key = generate_key()
     box = SecretBox(key)
-    emails, passwords, inputs = {}, {}, []
+    emails, passwords, inputs, users = {}, {}, [], []
     for i in range(1, size + 1):
         domain = f"{'alpha' if i % 2 else 'beta'}-{tag}.test"
         email = f"user{i}@{domain}"
         password = f"pw-{tag}-{i}"
-        servers.dovecot.add_user(email, password)
+        users.append((email, password))
         emails[i], passwords[i] = email, password
         given = "wrong-password" if i in bad_password else password
         row = {
@@ -130,5 +130,6 @@ def make_pool(
             "started_on": (started_on or datetime.now(UTC).date()).isoformat(), **account,
         }  # fmt: skip
         inputs.append(parse_account(row, today=datetime.now(UTC).date()))
+    servers.dovecot.add_users(users)
     AccountStore(db).add_many(inputs, box)
     return Pool(db=db, servers=servers, key=key, emails=emails, passwords=passwords, tag=tag)
