@@ -367,15 +367,17 @@ def test_ownership_invariants_hold_under_any_sequence(
 
 
 def test_the_migrations_create_exactly_the_worker_tables(db: Database) -> None:
-    """Migration 0002 creates what `worker_schema` describes (alongside `schema.metadata`)."""
+    """The migrations create what `worker_schema` and `warmup.schema` describe (alongside
+    `schema.metadata`)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from warmup_autoscaler.store.migrate import VERSION_TABLE
     from warmup_autoscaler.store.schema import metadata
     from warmup_autoscaler.store.worker_schema import worker_metadata
+    from warmup_autoscaler.warmup.schema import warmup_metadata
 
     upgrade(db)
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, [metadata, worker_metadata]) == []
+        assert compare_metadata(context, [metadata, worker_metadata, warmup_metadata]) == []
