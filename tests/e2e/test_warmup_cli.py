@@ -114,10 +114,8 @@ def test_import_add_list_show_never_print_a_password(tmp_path, env, mail_servers
     [
         (
             None,
-            "config error: AUTO_SCALER_SECRET_KEY=None: is required with "
-            "AUTO_SCALER_WORKER_JOB=warmup (it decrypts the mailbox passwords); must be a "
-            "Fernet key (44 characters of URL-safe base64; make one with `warmup-autoscaler "
-            "mailbox keygen`), or several separated by commas (the first encrypts)",
+            "config error: AUTO_SCALER_SECRET_KEY=(unset): is required to encrypt and decrypt "
+            "the mailbox passwords; make one with `warmup-autoscaler mailbox keygen` and keep it safe",
         ),
         (
             "not-a-key",

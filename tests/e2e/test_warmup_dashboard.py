@@ -10,11 +10,10 @@ from sqlalchemy import text
 
 from tests.e2e import dashboard_support as ds
 from tests.e2e.conftest import cli, wait_until
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.warmup.accounts import parse_account
 from warmup_autoscaler.warmup.secrets import SecretBox, generate_key
 from warmup_autoscaler.warmup.store import AccountStore
-from warmup_autoscaler.worker.leases import now_ms_sql
 
 
 def seed_pool(url: str, key: str) -> None:

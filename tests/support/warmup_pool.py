@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.support.mail import MailServers
+from tests.support.settings import make_settings
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, seed_mailboxes, set_active_count
@@ -44,8 +45,10 @@ class Pool:
         return SecretBox(self.key)
 
     def settings(self, **overrides: Any) -> Settings:
+        """Settings named like their variables: `warmup_auth_failure_limit=2` sets
+        AUTO_SCALER_WARMUP_AUTH_FAILURE_LIMIT."""
         values: dict[str, Any] = {"secret_key": self.key, "worker_job": "warmup", **overrides}
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return make_settings(for_platform=False, **values)
 
     def job(self, clock: Callable[[], datetime], **overrides: Any) -> WarmupJob:
         context = JobContext(db=self.db, settings=self.settings(**overrides))

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from warmup_autoscaler.config import load_settings
+from tests.support.settings import make_settings
 from warmup_autoscaler.errors import ConfigError
 from warmup_autoscaler.warmup.accounts import parse_account
 from warmup_autoscaler.warmup.compose import HEADER, compose, compose_reply
@@ -141,13 +141,13 @@ def test_keys_encrypt_rotate_and_refuse_the_wrong_one():
 
 
 def test_the_warmup_job_needs_a_valid_key_in_the_settings():
-    """AUTO_SCALER_WORKER_JOB=warmup without a key, or with a malformed one, is a config error."""
+    """A malformed AUTO_SCALER_SECRET_KEY is a config error naming which key is bad."""
     with pytest.raises(ConfigError) as caught:
-        load_settings(None, worker_job="warmup", secret_key="abc,def")
+        make_settings(for_platform=False, worker_job="warmup", secret_key="abc,def")
     assert caught.value.problems[0].startswith(
         "AUTO_SCALER_SECRET_KEY=**********: must be a Fernet"
     )
     assert caught.value.problems[0].endswith("(key 1 of 2 is not a valid Fernet key)")
-    assert (
-        load_settings(None, worker_job="warmup", secret_key=generate_key()).worker_job == "warmup"
-    )
+    key = generate_key()
+    settings = make_settings(for_platform=False, worker_job="warmup", secret_key=key)
+    assert settings.worker.job == "warmup"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from warmup_autoscaler.controller import Controller, utc_now
+from warmup_autoscaler.alerts import Alerting
+from warmup_autoscaler.controller import utc_now
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.store.database import Database
@@ -16,14 +17,14 @@ __all__ = ["paused_mailbox_alerts"]
 log = get_logger("warmup_autoscaler.warmup")
 
 
-async def paused_mailbox_alerts(db: Database, controller: Controller) -> None:
-    """Fire, repeat or resolve `mailboxes_paused` from the current safety pauses."""
+async def paused_mailbox_alerts(db: Database, alerting: Alerting) -> None:
+    """Fire, repeat or resolve `mailboxes_paused` from the current safety pauses (the daemon
+    calls it before each check, so the check's status shows the alert)."""
     try:
         paused = await asyncio.to_thread(AccountStore(db).safety_paused)
     except AutoscalerError as exc:
         log.debug("paused_mailboxes_unread", error=exc.message)
         return
-    events = controller.alerts.evaluate_paused_mailboxes(paused, utc_now())
+    events = alerting.engine.evaluate_paused_mailboxes(paused, utc_now())
     if events:
-        controller.alert_dispatcher.dispatch(events)
-        controller.version += 1
+        alerting.dispatcher.dispatch(events)

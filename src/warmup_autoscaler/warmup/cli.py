@@ -35,7 +35,8 @@ def _database() -> Iterator[tuple[Any, Database]]:
     from warmup_autoscaler.store.migrate import upgrade
 
     settings = _settings()
-    db = Database(settings.sqlalchemy_url, query_timeout_ms=settings.query_timeout_ms)
+    database = settings.database
+    db = Database(database.sqlalchemy_url, query_timeout_ms=database.query_timeout_ms)
     try:
         upgrade(db)
         yield settings, db
@@ -121,7 +122,7 @@ def add(
         _fail([p.replace("_", "-", 1) if "=" in p else p for p in exc.problems], 2)
         return
     with _database() as (settings, db):
-        box = secret_box(settings)
+        box = secret_box(settings.warmup)
         store = AccountStore(db)
         store.check_key(box)
         ids, emails = store.existing([item.mailbox_id], [item.email])
@@ -143,7 +144,7 @@ def import_csv(
     from warmup_autoscaler.warmup.store import AccountStore
 
     with _database() as (settings, db):
-        box = secret_box(settings)
+        box = secret_box(settings.warmup)
         store = AccountStore(db)
         store.check_key(box)
         try:
@@ -165,9 +166,9 @@ def test(mailbox_id: IdArg) -> None:
     from warmup_autoscaler.warmup.store import AccountStore
 
     with _database() as (settings, db):
-        box = secret_box(settings)
+        box = secret_box(settings.warmup)
         account = AccountStore(db).get(mailbox_id)
-        limits: JobLimits = limits_from_settings(settings)
+        limits: JobLimits = limits_from_settings(settings.warmup)
     if account is None:
         raise AutoscalerError(f"mailbox {mailbox_id} has no warmup account")
     failed = False

@@ -18,12 +18,12 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.warmup.accounts import Account
 from warmup_autoscaler.warmup.partners import Partner
 from warmup_autoscaler.warmup.schema import accounts
 from warmup_autoscaler.warmup.store import guarded_warmup
-from warmup_autoscaler.worker.leases import lease_fence_sql, now_ms_sql
+from warmup_autoscaler.worker.leases import lease_fence_sql
 
 __all__ = ["Claim", "Fence", "SendRow", "WarmupStore"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from warmup_autoscaler.config import Settings
+from warmup_autoscaler.config import WarmupSettings
 from warmup_autoscaler.errors import ConfigError, StoreError
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.warmup.context import CycleRun, FencedOut, JobLimits
@@ -41,22 +41,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def limits_from_settings(settings: Settings) -> JobLimits:
+def limits_from_settings(settings: WarmupSettings) -> JobLimits:
     return JobLimits(
         safety=SafetyLimits(
-            auth_failures=settings.warmup_auth_failure_limit,
-            connect_failures=settings.warmup_connect_failure_limit,
-            bounce_rate=settings.warmup_bounce_rate_limit,
-            bounce_min_sends=settings.warmup_bounce_min_sends,
-            backoff_ms=settings.warmup_retry_backoff_ms,
+            auth_failures=settings.auth_failure_limit,
+            connect_failures=settings.connect_failure_limit,
+            bounce_rate=settings.bounce_rate_limit,
+            bounce_min_sends=settings.bounce_min_sends,
+            backoff_ms=settings.retry_backoff_ms,
         ),
-        timeout_s=settings.warmup_mail_timeout_ms / 1000,
-        keep_hours=settings.warmup_keep_hours,
-        archive_folder=settings.warmup_archive_folder,
+        timeout_s=settings.mail_timeout_ms / 1000,
+        keep_hours=settings.keep_hours,
+        archive_folder=settings.archive_folder,
     )
 
 
-def secret_box(settings: Settings) -> SecretBox:
+def secret_box(settings: WarmupSettings) -> SecretBox:
     """The key from AUTO_SCALER_SECRET_KEY, or a one-line `ConfigError` when it is missing."""
     key = settings.secret_key.get_secret_value() if settings.secret_key else ""
     if not key.strip():
@@ -165,7 +165,7 @@ def warmup_job(context: JobContext, *, clock: Callable[[], datetime] = utc_now) 
     """The job for AUTO_SCALER_WORKER_JOB=warmup: refuses a missing key, or one that does not
     decrypt the stored passwords, before the worker starts (a one-line config error)."""
     settings = context.settings
-    box = secret_box(settings)
+    box = secret_box(settings.warmup)
     try:
         AccountStore(context.db).check_key(box)
     except StoreError as exc:
@@ -173,7 +173,7 @@ def warmup_job(context: JobContext, *, clock: Callable[[], datetime] = utc_now) 
     return WarmupJob(
         WarmupStore(context.db),
         box,
-        limits_from_settings(settings),
-        threads=settings.worker_concurrency,
+        limits_from_settings(settings.warmup),
+        threads=settings.worker.concurrency,
         clock=clock,
     )

@@ -13,9 +13,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.warmup.store import guarded_warmup
-from warmup_autoscaler.worker.leases import now_ms_sql
 
 __all__ = ["WINDOW_DAYS", "Figures", "figures"]
 

@@ -12,11 +12,10 @@ from sqlalchemy import ColumnElement, Connection, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from warmup_autoscaler.errors import StoreError
-from warmup_autoscaler.store.database import Database, failure_message, missing_table
+from warmup_autoscaler.store.database import Database, failure_message, missing_table, now_ms_sql
 from warmup_autoscaler.warmup.accounts import Account, AccountInput
 from warmup_autoscaler.warmup.errors import AccountError
 from warmup_autoscaler.warmup.schema import accounts
-from warmup_autoscaler.worker.leases import now_ms_sql
 
 if TYPE_CHECKING:
     from warmup_autoscaler.warmup.secrets import SecretBox
