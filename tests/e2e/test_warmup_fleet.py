@@ -4,6 +4,7 @@ then reads every mailbox over IMAP itself and checks the job's work and its figu
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -116,7 +117,10 @@ def test_daemon_scales_warmup_workers_that_really_warm_the_pool(
     assert sum(m["figures"]["sent"] for m in figures["mailboxes"]) == p["sent"]
     assert one["figures"] == next(m["figures"] for m in figures["mailboxes"] if m["mailboxId"] == 1)
     assert f'warmup_autoscaler_warmup_messages{{outcome="sent"}} {float(p["sent"])}' in metrics
-    assert "password" not in str(figures).lower().replace("passwords", "")
+    exposed = json.dumps(figures) + json.dumps(one) + metrics + daemon.log.read_text()
+    exposed += "".join(p.read_text() for p in (tmp_path / "logs").glob("worker-*.log"))
+    assert [p for p in pool.passwords.values() if p in exposed] == []
+    assert "password" not in json.dumps(figures).lower()
     db.dispose()
 
 
@@ -170,5 +174,9 @@ def test_a_safety_stop_shows_in_the_status_and_fires_an_alert(
     fired = [line for line in daemon.log_lines() if line.get("event") == "alert"
              and line.get("alert") == "mailboxes_paused"]  # fmt: skip
     assert fired and reason in fired[0]["message"]
-    assert pool.passwords[2] not in daemon.log.read_text()
+    logs = daemon.log.read_text() + "".join(
+        p.read_text() for p in (tmp_path / "logs").glob("worker-*.log")
+    )
+    assert "mailbox_paused" in logs and "wrong-password" not in logs
+    assert [p for p in pool.passwords.values() if p in logs] == []
     db.dispose()

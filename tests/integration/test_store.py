@@ -159,16 +159,20 @@ def test_head_revision_is_the_scripts_head() -> None:
 
 
 def test_migrations_match_the_schema(db: Database) -> None:
-    """The hand-written migrations create exactly what `schema.metadata` describes."""
+    """The hand-written migrations create exactly what the schemas describe (ours, the workers',
+    the warmup job's)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from warmup_autoscaler.store.lead_times import lead_time_metadata
+    from warmup_autoscaler.warmup.schema import warmup_metadata
 
     upgrade(db)
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, [metadata, worker_metadata, lead_time_metadata]) == []
+        assert compare_metadata(
+            context, [metadata, worker_metadata, lead_time_metadata, warmup_metadata]
+        ) == []
 
 
 def test_upgrade_on_unreachable_database_says_what_to_check(tmp_path: Path) -> None:

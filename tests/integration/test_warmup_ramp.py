@@ -19,6 +19,7 @@ from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.warmup.plan import Ramp, day_plan, quota_for
 
 DAY_S = 10.0  # real seconds per simulated day
+GRACE_S = 4.0  # AUTO_SCALER_WARMUP_RESEND_GRACE_MS, in seconds
 DAYS = 10
 START = datetime(2026, 1, 5, tzinfo=UTC)  # day 0, 00:00 in the mailboxes' zone (UTC)
 SIM_JOB = """
@@ -58,6 +59,15 @@ def test_ten_days_of_ramp_with_owner_changes(
     due, within the window; every message reaches exactly one folder of its recipient; the
     owner changes (drain on day 2, SIGKILL on day 4, freeze on day 6) move mailboxes mid-day."""
     db = Database(postgres_url)
+    try:
+        _run_ten_days(db, postgres_url, mail_servers, tmp_path)
+    finally:
+        db.dispose()
+
+
+def _run_ten_days(
+    db: Database, postgres_url: str, mail_servers: MailServers, tmp_path: Path
+) -> None:
     pool = make_pool(db, mail_servers, size=6, start_volume="2", ramp_per_day="1",
                      target_volume="8", window_start="8", window_end="16",
                      started_on=START.date())  # fmt: skip
@@ -68,23 +78,24 @@ def test_ten_days_of_ramp_with_owner_changes(
     (tmp_path / "simjob.py").write_text(SIM_JOB)
     fleet = Workers(db, postgres_url, tmp_path)
     job = {"worker_job": "simjob:run", "secret_key": pool.key, "worker_cycle_interval_ms": "300",
-           "worker_concurrency": "6", "warmup_keep_hours": "24"}  # fmt: skip
+           "worker_concurrency": "6", "warmup_keep_hours": "24",
+           "warmup_resend_grace_ms": str(int(GRACE_S * 1000))}  # fmt: skip
     try:
         procs = {name: fleet.start(name, **job) for name in ("a", "b")}
         for name in procs:
             fleet.worker_id(name)
         poll(lambda: len([w for w in fleet.owners().values() if w]) == 6, 15, "all 6 owned")
-        sleep_until(real_at(t0, 2, 10))
+        sleep_until(real_at(t0, 2, 12))
         procs["a"].send_signal(signal.SIGTERM)
         assert procs["a"].wait(timeout=20) == 0
         procs["c"] = fleet.start("c", **job)
-        sleep_until(real_at(t0, 4, 10))
+        sleep_until(real_at(t0, 4, 12))
         procs["b"].kill()
         procs["b"].wait(timeout=10)
         procs["d"] = fleet.start("d", **job)
-        sleep_until(real_at(t0, 6, 9))
+        sleep_until(real_at(t0, 6, 12))
         procs["c"].send_signal(signal.SIGSTOP)
-        time.sleep(2.0 + 1.0)  # past the 2 s lease TTL
+        time.sleep(3.0)  # past the 2 s lease TTL, within the 4 s resend grace
         procs["c"].send_signal(signal.SIGCONT)
         sleep_until(real_at(t0, DAYS, 0.5))
         for name in ("c", "d"):
@@ -125,7 +136,11 @@ def test_ten_days_of_ramp_with_owner_changes(
             ), (m, day)
     for n in (2, 4, 6):
         day = (START.date() + timedelta(days=n)).isoformat()
-        assert any(len(owners[(m, day)]) >= 2 for m in pool.emails), f"no owner change on day {n}"
+        if not any(len(owners[(m, day)]) >= 2 for m in pool.emails):
+            names = {fleet.events(w, "worker_starting")[0]["id"]: w for w in ("a", "b", "c", "d")}
+            that_day = [(r[0], r[2], names.get(r[4]), sim_at(t0, r[5] / 1000).strftime("%H:%M"))
+                        for r in rows if r[1] == day]  # fmt: skip
+            raise AssertionError(f"no owner change on day {n}: {that_day}")
     seen: dict[str, int] = defaultdict(int)
     for m, email in pool.emails.items():
         for folder in ("INBOX", "Junk", "Warmup"):
@@ -136,5 +151,7 @@ def test_ten_days_of_ramp_with_owner_changes(
         len(sent_ids)
         == sum(quota_for(ramp, START.date() + timedelta(days=n)) for n in range(DAYS)) * 6
     )
-    assert [i for i in sent_ids if seen[i] != 1] == [], "a message was delivered twice or lost"
-    db.dispose()
+    wrong = [(i, seen[i]) for i in sent_ids if seen[i] != 1]
+    names = {fleet.events(n, "worker_starting")[0]["id"]: n for n in ("a", "b", "c", "d")}
+    detail = [(r[0], r[1], r[2], names.get(r[4]), r[5]) for r in rows if r[6] in dict(wrong)]
+    assert wrong == [], f"delivered twice or lost: {wrong} {detail}"

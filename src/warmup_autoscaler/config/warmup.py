@@ -50,6 +50,7 @@ class WarmupSettings(SettingsGroup):
     bounce_min_sends: int = Field(10, ge=1)
     retry_backoff_ms: int = Field(60_000, gt=0)
     mail_timeout_ms: int = Field(30_000, gt=0)
+    resend_grace_ms: int = Field(600_000, gt=0)
     keep_hours: int = Field(24, ge=0)
     archive_folder: str = Field("Warmup", max_length=200)
 

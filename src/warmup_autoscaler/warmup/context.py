@@ -39,6 +39,7 @@ class FencedOut(Exception):
 class JobLimits:
     safety: SafetyLimits
     timeout_s: float = 30.0
+    resend_grace_ms: int = 600_000  # an unfinished send is left this long before it is resent
     keep_hours: int = 24
     archive_folder: str = "Warmup"
 

@@ -72,9 +72,17 @@ SQL: dict[str, str] = {
         WHERE mailbox_id = :mailbox_id AND {fence}""",
     "now": "SELECT {now}",
     "sends_on": """
-        SELECT slot, idem_key, status, epoch, message_id, recipient_id, in_reply_to, subject
+        SELECT slot, idem_key, status, epoch, message_id, recipient_id, in_reply_to, subject,
+               {now} - claimed_at
         FROM warmup_sends
         WHERE mailbox_id = :mailbox_id AND day = :day AND kind = 'new'""",
+    "unfinished": """
+        SELECT slot, idem_key, status, epoch, message_id, recipient_id, in_reply_to, subject,
+               {now} - claimed_at
+        FROM warmup_sends
+        WHERE mailbox_id = :mailbox_id AND kind = 'new' AND status IN ('sending', 'deferred')
+          AND claimed_at > {now} - :window_ms
+        ORDER BY claimed_at""",
     "pair_counts": """
         SELECT recipient_id, count(*) FROM warmup_sends
         WHERE mailbox_id = :mailbox_id AND claimed_at > {now} - :window_ms
@@ -123,6 +131,7 @@ class SendRow:
     recipient_id: int
     in_reply_to: str | None
     subject: str
+    age_ms: int  # since it was claimed, database clock
 
 
 class WarmupStore:
@@ -207,12 +216,12 @@ class WarmupStore:
 
     def sends_on(self, mailbox_id: int, day: str) -> dict[int, SendRow]:
         rows = self._rows("sends_on", {"mailbox_id": mailbox_id, "day": day}, "reading sends")
-        return {
-            int(r[0]): SendRow(slot=int(r[0]), idem_key=r[1], status=r[2], epoch=int(r[3]),
-                               message_id=r[4], recipient_id=int(r[5]), in_reply_to=r[6],
-                               subject=r[7])
-            for r in rows
-        }  # fmt: skip
+        return {int(r[0]): _send_row(r) for r in rows}
+
+    def unfinished(self, mailbox_id: int, window_ms: int = 7 * DAY_MS) -> list[SendRow]:
+        """Quota sends of any recent day left `sending` or `deferred`, oldest first."""
+        params = {"mailbox_id": mailbox_id, "window_ms": window_ms}
+        return [_send_row(r) for r in self._rows("unfinished", params, "reading sends")]
 
     def pair_counts(self, mailbox_id: int, window_ms: int = 7 * DAY_MS) -> dict[int, int]:
         params = {"mailbox_id": mailbox_id, "window_ms": window_ms}
@@ -236,3 +245,8 @@ class WarmupStore:
         params = {"mailbox_id": mailbox_id, "window_ms": window_ms}
         answered, bounced = self._rows("bounce_stats", params, "reading bounces")[0]
         return int(answered), int(bounced)
+
+
+def _send_row(r: Sequence[Any]) -> SendRow:
+    return SendRow(slot=int(r[0]), idem_key=r[1], status=r[2], epoch=int(r[3]), message_id=r[4],
+                   recipient_id=int(r[5]), in_reply_to=r[6], subject=r[7], age_ms=int(r[8]))  # fmt: skip

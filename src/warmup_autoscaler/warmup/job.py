@@ -51,6 +51,7 @@ def limits_from_settings(settings: WarmupSettings) -> JobLimits:
             backoff_ms=settings.retry_backoff_ms,
         ),
         timeout_s=settings.mail_timeout_ms / 1000,
+        resend_grace_ms=settings.resend_grace_ms,
         keep_hours=settings.keep_hours,
         archive_folder=settings.archive_folder,
     )

@@ -2,9 +2,12 @@
 idempotency key (mailbox:day:slot) before it is sent over one SMTP session.
 
 A slot found claimed but unfinished ('sending': its owner stopped or lost the lease mid-send)
-is looked for in the recipient's folders by its Message-ID first: found, it is recorded as sent;
-not found, the very same message (same Message-ID) is sent again under the new lease. Just
-before each message leaves, the lease is checked once more.
+is left alone for AUTO_SCALER_WARMUP_RESEND_GRACE_MS after its claim (above the SMTP servers'
+idle timeout, 5 minutes or more by RFC 5321: by then a frozen owner's delivery has landed, or its
+connection was dropped and it cannot land any more); then it is looked for in the recipient's
+folders by its Message-ID: found, it is recorded as sent; not found, the very same message (same
+Message-ID) is sent again under the new lease. Just before each message leaves, the lease is
+checked once more.
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ def _resume(run: CycleRun, smtp: SmtpSession, row: SendRow) -> None:
 
 
 def send_due(run: CycleRun, pool: Callable[[], list[Partner]]) -> None:
-    """Send every slot of today that is due and not yet sent."""
+    """Send every slot of today that is due and not yet claimed, and finish the unfinished ones
+    (of any recent day: they count for their own day's quota)."""
     a, store = run.account, run.store
     now = run.clock()
     plan = day_plan(ramp_of(run), now, seed=a.mailbox_id)
@@ -122,7 +126,12 @@ def send_due(run: CycleRun, pool: Callable[[], list[Partner]]) -> None:
     rows = store.sends_on(a.mailbox_id, day)
     due = plan.due(now)
     fresh = [slot for slot in due if slot not in rows]
-    unfinished = [rows[s] for s in due if s in rows and rows[s].status in ("sending", "deferred")]
+    grace = run.limits.resend_grace_ms
+    unfinished = [
+        row
+        for row in store.unfinished(a.mailbox_id)
+        if row.status == "deferred" or row.age_ms >= grace
+    ]
     if not fresh and not unfinished:
         return
     with SmtpSession(run.login("smtp")) as smtp:
