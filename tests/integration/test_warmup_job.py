@@ -82,3 +82,53 @@ def test_nothing_is_sent_before_the_window_opens(pool: Pool) -> None:
     pool.lease_all()
     pool.run(job, 1)
     assert pool.scalar("SELECT count(*) FROM warmup_sends") == 0
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["landed", "lost"])
+def test_a_send_left_unfinished_by_a_lost_owner_is_found_or_resent_once(
+    pool: Pool, delivered: bool
+) -> None:
+    """A slot an earlier owner claimed but never finished: past the resend grace, the new owner
+    finds it at the recipient (landed: recorded as sent, not resent) or sends the same message
+    again (lost); either way the recipient holds exactly one copy."""
+    import smtplib
+
+    from sqlalchemy import text
+
+    from warmup_autoscaler.store.database import now_ms_sql
+    from warmup_autoscaler.warmup.compose import compose
+
+    dialect = pool.db.dialect_name
+    late = datetime.now(UTC).replace(hour=23, minute=59)
+    day = late.date().isoformat()
+    key = f"1:{day}:0"
+    draft = compose(key=key, sender=pool.emails[1], recipient=pool.emails[2], when=late)
+    with pool.db.begin_write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO warmup_sends (idem_key, mailbox_id, recipient_id, kind, day, slot, "
+                "message_id, subject, epoch, worker_id, status, claimed_at) VALUES "
+                f"(:k, 1, 2, 'new', :d, 0, :m, :s, 1, 'gone', 'sending', {now_ms_sql(dialect)} - 1000)"
+            ),
+            {"k": key, "d": day, "m": draft.message_id, "s": draft.subject},
+        )
+    if delivered:
+        with smtplib.SMTP("127.0.0.1", pool.servers.smtp_port) as smtp:
+            smtp.login(pool.emails[1], pool.passwords[1])
+            smtp.send_message(draft.message, to_addrs=[pool.emails[2]])
+    job = pool.job(lambda: late, warmup_resend_grace_ms=1)
+    pool.lease_all()
+    cycle = pool.run(job, 1)
+    assert cycle.recorded
+    assert pool.rows("SELECT status, worker_id FROM warmup_sends WHERE idem_key = :k", k=key) == [
+        ("sent", pool.worker_id)
+    ]
+    detail = pool.scalar("SELECT detail FROM warmup_cycles ORDER BY id DESC LIMIT 1")
+    assert ('"recovered": 1' in detail) is delivered
+    copies = [
+        m
+        for folder in ("INBOX", "Junk")
+        for m in mailbox_messages(pool.servers.imap_port, pool.emails[2], pool.passwords[2], folder)
+        if m["Message-ID"] == draft.message_id
+    ]
+    assert len(copies) == 1
