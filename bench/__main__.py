@@ -219,6 +219,10 @@ def _images(r: Result) -> list[Row]:
             ours=f"{r['worker_source_layer_mb']:.2f} / {r['auto_scaler_source_layer_mb']:.2f} MB",
             baseline="-",
             ratio=float("nan"),
+        ),
+    ]
+
+
 def _warmup(r: Result) -> list[Row]:
     return [
         _vs(

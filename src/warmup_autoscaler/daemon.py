@@ -42,9 +42,9 @@ from warmup_autoscaler.store.leader import LeaderStore
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.state import CheckRecord, ScalerState, StateStore
 from warmup_autoscaler.store.workers import FleetSnapshot, count_live_workers, fleet_snapshot
-from warmup_autoscaler.watch.reaction import react_to_changes
 from warmup_autoscaler.warmup.alerts import paused_mailbox_alerts
 from warmup_autoscaler.warmup.metrics import WarmupCollector
+from warmup_autoscaler.watch.reaction import react_to_changes
 
 __all__ = ["Daemon", "run_daemon", "start"]
 

@@ -19,8 +19,8 @@ from warmup_autoscaler import __version__
 from warmup_autoscaler.alerts import Alerting
 from warmup_autoscaler.api.auth import admin_dependency
 from warmup_autoscaler.api.history import history_router
-from warmup_autoscaler.api.whatif import whatif_router
 from warmup_autoscaler.api.warmup import warmup_router
+from warmup_autoscaler.api.whatif import whatif_router
 from warmup_autoscaler.controller import Controller
 from warmup_autoscaler.errors import AutoscalerError, NotLeaderError
 from warmup_autoscaler.metrics import Metrics
