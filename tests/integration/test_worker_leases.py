@@ -373,11 +373,13 @@ def test_the_migrations_create_exactly_the_worker_tables(db: Database) -> None:
     from alembic.migration import MigrationContext
 
     from warmup_autoscaler.store.migrate import VERSION_TABLE
+    from warmup_autoscaler.store.lead_times import lead_time_metadata
     from warmup_autoscaler.store.schema import metadata
     from warmup_autoscaler.store.worker_schema import worker_metadata
     from warmup_autoscaler.warmup.schema import warmup_metadata
 
     upgrade(db)
+    everything = [metadata, worker_metadata, lead_time_metadata, warmup_metadata]
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, [metadata, worker_metadata, warmup_metadata]) == []
+        assert compare_metadata(context, everything) == []
