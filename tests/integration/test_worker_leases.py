@@ -372,8 +372,8 @@ def test_the_migrations_create_exactly_the_worker_tables(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from warmup_autoscaler.store.migrate import VERSION_TABLE
     from warmup_autoscaler.store.lead_times import lead_time_metadata
+    from warmup_autoscaler.store.migrate import VERSION_TABLE
     from warmup_autoscaler.store.schema import metadata
     from warmup_autoscaler.store.worker_schema import worker_metadata
     from warmup_autoscaler.warmup.schema import warmup_metadata
