@@ -1,4 +1,4 @@
-"""The warmup job's tables (migration 0005), keyed to the user's mailbox id; the user's own
+"""The warmup job's tables (migration 0006), keyed to the user's mailbox id; the user's own
 mailboxes table is never touched. Times are epoch ms on the DATABASE's clock, like the leases.
 
 - `warmup_accounts`: one row per warmed mailbox: servers, encrypted passwords, ramp settings,
