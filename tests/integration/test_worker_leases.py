@@ -1,6 +1,6 @@
 """Lease ownership against real SQLite and PostgreSQL: several workers in one process, each
 driven heartbeat by heartbeat with explicit calls (no sleeps; expiry is simulated by moving a
-worker's heartbeat and lease times into the past, as a pause past the TTL would)."""
+worker's registration into the past, as a pause past the TTL would)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
+from warmup_autoscaler.store.lease_sync import EVERY_HEARTBEAT
 from warmup_autoscaler.store.migrate import upgrade
+from warmup_autoscaler.store.worker_schema import leases, warmup_cycles, workers
 from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
 from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity
 
@@ -39,6 +41,7 @@ class Fleet:
             lease_ttl_ms=TTL_MS,
             capacity=self.capacity,
             active_query=ACTIVE_QUERY,
+            sync=EVERY_HEARTBEAT,
         )
         self.keepers.append(keeper)
         self.views[keeper.me.id] = {}
@@ -55,14 +58,10 @@ class Fleet:
                 self.step(keeper)
 
     def expire(self, keeper: LeaseKeeper) -> None:
-        """As if `keeper` had been paused past the TTL: heartbeat and leases in the past."""
+        """As if `keeper` had been paused past the TTL: its registration in the past."""
         with self.db.begin_write() as conn:
             conn.execute(
-                text("UPDATE autoscaler_workers SET heartbeat_at = 1 WHERE id = :id"),
-                {"id": keeper.me.id},
-            )
-            conn.execute(
-                text("UPDATE autoscaler_leases SET expires_at = 1 WHERE worker_id = :id"),
+                text(f"UPDATE {workers.name} SET heartbeat_at = 1, expires_at = 1 WHERE id = :id"),
                 {"id": keeper.me.id},
             )
         self.stale.add(keeper.me.id)
@@ -78,14 +77,13 @@ class Fleet:
 
     def leases(self) -> dict[int, tuple[str | None, int]]:
         """{mailbox: (worker or None when expired/unowned, epoch)}."""
-        now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-        if self.db.dialect_name == "postgresql":
-            now = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+        now = now_ms_sql(self.db.dialect_name)
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT mailbox_id, CASE WHEN expires_at > "
-                    f"{now} THEN worker_id END, epoch FROM autoscaler_leases"
+                    f"SELECT l.mailbox_id, CASE WHEN w.expires_at > {now} THEN l.worker_id END, "
+                    f"l.epoch FROM {leases.name} AS l LEFT JOIN {workers.name} AS w "
+                    "ON w.id = l.worker_id"
                 )
             ).all()
         return {int(m): (w, int(e)) for m, w, e in rows}
@@ -141,13 +139,14 @@ def test_one_worker_claims_up_to_its_capacity(fleet_db: Database) -> None:
 
 
 def test_workers_claim_their_fair_share(fleet_db: Database) -> None:
-    """Three workers joining together end up with ceil/floor of 100/3 each, all owned."""
+    """Three workers joining together end up with floor/ceil of 100/3 each (the oldest gets the
+    one left over), all owned."""
     set_active_count(fleet_db, 100)
     fleet = Fleet(fleet_db)
     for name in "abc":
         fleet.join(name)
     fleet.rounds(3)
-    assert sorted(fleet.counts().values()) == [32, 34, 34]
+    assert [fleet.counts()[k.me.id] for k in fleet.keepers] == [34, 33, 33]
     assert len(fleet.owners()) == 100
     assert fleet_snapshot(fleet_db, TTL_MS).backlog == 0
 
@@ -267,8 +266,7 @@ def test_a_stale_epoch_cannot_record(fleet_db: Database) -> None:
     old = fleet.leases()[1][1]
 
     def record(keeper: LeaseKeeper, epoch: int) -> bool:
-        return keeper.leases.record_cycle(
-            worker_id=keeper.me.id,
+        return keeper.record_cycle(
             mailbox_id=1,
             epoch=epoch,
             started_at_ms=1,
@@ -290,7 +288,9 @@ def test_a_stale_epoch_cannot_record(fleet_db: Database) -> None:
     assert not record(a, old), "the same worker under an older epoch is fenced too"
     assert record(a, old + 2)
     with fleet_db.engine.connect() as conn:
-        rows = conn.execute(text("SELECT worker_id, epoch FROM warmup_cycles ORDER BY id")).all()
+        rows = conn.execute(
+            text(f"SELECT worker_id, epoch FROM {warmup_cycles.name} ORDER BY id")
+        ).all()
     assert [(w, e - old) for w, e in rows] == [(a.me.id, 0), (b.me.id, 1), (a.me.id, 2)]
 
 
@@ -338,8 +338,8 @@ def test_ownership_invariants_hold_under_any_sequence(
     and go, no mailbox ever has two live owners; once all heartbeat, every active one is owned
     by exactly one worker and none holds more than its fair share."""
     with fleet_db.begin_write() as conn:
-        for table in ("autoscaler_workers", "autoscaler_leases", "warmup_cycles"):
-            conn.execute(text(f"DELETE FROM {table}"))
+        for table in (workers, leases, warmup_cycles):
+            conn.execute(text(f"DELETE FROM {table.name}"))
     set_active_count(fleet_db, 20)
     fleet = Fleet(fleet_db)
     joined = 0

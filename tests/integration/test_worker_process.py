@@ -2,7 +2,10 @@
 SIGTERM, takeover after SIGKILL, fencing after SIGSTOP/SIGCONT, and mailboxes coming and going.
 
 Every wait polls the database (or the process) with a deadline; times compared are the database's
-own clock. Workers run with a short heartbeat and TTL so each test takes a few seconds.
+own clock. Workers run with a short heartbeat and TTL so each test takes a few seconds. On SQLite
+a worker stopped inside a write transaction holds the database's only write lock, so nobody else
+can write until it resumes: the fencing test stops it outside one, and
+`test_sqlite_a_worker_paused_inside_a_write_holds_off_the_others` covers the other case.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 
+from tests.support.sqlite_locks import holds_write_lock
 from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.demo import create_demo_tables, seed_mailboxes, set_active_count
 from warmup_autoscaler.store.migrate import upgrade
+from warmup_autoscaler.store.worker_schema import leases
+from warmup_autoscaler.store.worker_schema import workers as registrations
 from warmup_autoscaler.worker import Cycle, Worker, WorkerConfig, WorkerIdentity
 
 T = TypeVar("T")
@@ -118,15 +124,30 @@ class Workers:
             return list(conn.execute(statement, params))
 
     def owners(self) -> dict[int, str | None]:
-        """{mailbox: owner with an unexpired lease, or None}."""
+        """{mailbox: owner with a valid lease (its registration unexpired), or None}."""
         rows = self.rows(
-            "SELECT mailbox_id, CASE WHEN expires_at > {now} THEN worker_id END "
-            "FROM autoscaler_leases"
+            "SELECT l.mailbox_id, CASE WHEN w.expires_at > {now} THEN l.worker_id END "
+            f"FROM {leases.name} AS l LEFT JOIN {registrations.name} AS w ON w.id = l.worker_id"
         )
         return {int(m): w for m, w in rows}
 
     def owned_by(self, worker: str) -> set[int]:
         return {m for m, w in self.owners().items() if w == worker}
+
+    def pause(self, proc: subprocess.Popen[bytes]) -> int:
+        """SIGSTOP `proc`; on SQLite only at an instant it holds no write lock (stopping it and
+        resuming it at once otherwise). Returns how many stops it took."""
+        for attempt in itertools.count(1):
+            proc.send_signal(signal.SIGSTOP)
+            wait_stopped(proc.pid)
+            if self.db.dialect_name != "sqlite" or not self.holds_write_lock(proc):
+                return attempt
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(POLL_S)
+        raise AssertionError("unreachable")
+
+    def holds_write_lock(self, proc: subprocess.Popen[bytes]) -> bool:
+        return holds_write_lock(proc.pid, Path(self.db.engine.url.database or ""))
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -134,6 +155,17 @@ class Workers:
                 proc.send_signal(signal.SIGCONT)
                 proc.kill()
             proc.wait(timeout=15)
+
+
+def wait_stopped(pid: int) -> None:
+    """Wait until every thread of `pid` is stopped (SIGSTOP is delivered asynchronously)."""
+    tasks = Path(f"/proc/{pid}/task")
+
+    def stopped() -> bool:
+        states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+        return all(state in "tT" for state in states)
+
+    poll(stopped, 5, f"process {pid} to stop")
 
 
 @pytest.fixture
@@ -205,9 +237,7 @@ def test_sigkill_loses_the_mailboxes_when_the_leases_expire(workers: Workers) ->
     poll(lambda: both_hold_half(workers, a, b), 15, "a and b to own 10 mailboxes each")
     proc_a.kill()
     proc_a.wait(timeout=15)
-    expiry = workers.scalar(
-        "SELECT max(expires_at) FROM autoscaler_leases WHERE worker_id = :a", a=a
-    )
+    expiry = workers.scalar(f"SELECT expires_at FROM {registrations.name} WHERE id = :a", a=a)
     poll(lambda: len(workers.owned_by(b)) == 20, TTL_MS / 1000 + 10, "b to own all 20")
     late_ms = workers.scalar("SELECT {now}") - expiry
     print(f"takeover observed {late_ms} ms after a's leases expired")
@@ -235,7 +265,7 @@ def test_a_paused_worker_cannot_record_under_its_stale_epoch(workers: Workers) -
     old_epochs = dict(
         workers.rows("SELECT mailbox_id, epoch FROM autoscaler_leases WHERE worker_id = :a", a=a)
     )
-    proc_a.send_signal(signal.SIGSTOP)
+    workers.pause(proc_a)
     poll(lambda: len(workers.owned_by(b)) == 20, TTL_MS / 1000 + 10, "b to take over")
     taken_over_at = workers.scalar("SELECT {now}")
     proc_a.send_signal(signal.SIGCONT)
@@ -262,6 +292,62 @@ def test_a_paused_worker_cannot_record_under_its_stale_epoch(workers: Workers) -
     assert stale == [], "a recorded a cycle under an epoch it had lost"
     assert_no_overlapping_cycles(workers)
     assert proc_a.poll() is None
+
+
+def test_sqlite_a_worker_paused_inside_a_write_holds_off_the_others(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SQLite has one write lock: a worker stopped while holding it keeps every other worker from
+    writing (their heartbeats fail with 'database is locked'), so nobody takes its mailboxes
+    while it is stopped, past its TTL; once resumed, the fleet rebalances, with no overlapping
+    cycle and nothing recorded under an epoch its worker had lost."""
+    db = Database(sqlite_url)
+    upgrade(db)
+    create_demo_tables(db)
+    set_active_count(db, 20)
+    fleet = Workers(db, sqlite_url, tmp_path)
+    job = {"worker_job": "slowjob:run", "slow_job_s": "0.9", "query_timeout_ms": "300"}
+    try:
+        proc_a = fleet.start("a", **job)
+        fleet.start("b", **job)
+        a, b = fleet.worker_id("a"), fleet.worker_id("b")
+        poll(lambda: both_hold_half(fleet, a, b), 15, "a and b to own 10 mailboxes each")
+
+        def stopped_holding_the_lock() -> bool:
+            proc_a.send_signal(signal.SIGSTOP)
+            wait_stopped(proc_a.pid)
+            if fleet.holds_write_lock(proc_a):
+                return True
+            proc_a.send_signal(signal.SIGCONT)
+            return False
+
+        poll(stopped_holding_the_lock, 60, "a to be stopped inside a write")
+        stopped_at = time.monotonic()
+        held = {
+            m for m, w in fleet.rows(f"SELECT mailbox_id, worker_id FROM {leases.name}") if w == a
+        }
+        poll(
+            lambda: [e for e in fleet.events("b", "heartbeat_failed") if "locked" in e["error"]],
+            10,
+            "b's heartbeat to fail on the lock",
+        )
+        poll(lambda: time.monotonic() > stopped_at + TTL_MS / 1000 + 1, 10, "a's TTL to pass")
+        still = {
+            m for m, w in fleet.rows(f"SELECT mailbox_id, worker_id FROM {leases.name}") if w == a
+        }
+        assert still == held and len(held) == 10, "b took a's mailboxes while a held the lock"
+        taken_at = fleet.scalar("SELECT {now}")
+        proc_a.send_signal(signal.SIGCONT)
+        poll(lambda: both_hold_half(fleet, a, b), 20, "the fleet to rebalance")
+        epochs = dict(fleet.rows(f"SELECT mailbox_id, epoch FROM {leases.name}"))
+        late = fleet.rows(
+            "SELECT mailbox_id, epoch FROM warmup_cycles WHERE finished_at > :t", t=taken_at
+        )
+        assert all(epoch <= epochs[m] for m, epoch in late)
+        assert_no_overlapping_cycles(fleet)
+    finally:
+        fleet.stop_all()
+        db.dispose()
 
 
 def test_mailboxes_added_and_deactivated_while_running(workers: Workers) -> None:

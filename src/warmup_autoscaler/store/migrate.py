@@ -18,7 +18,7 @@ from warmup_autoscaler.store.database import Database, guarded
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "current_revision", "upgrade"]
 
 VERSION_TABLE = "autoscaler_alembic_version"
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x7761726D  # pg_advisory_xact_lock key, 'warm'; any constant will do
 

@@ -1,8 +1,8 @@
 """The worker fleet as the rest of the system reads it: live workers and who owns what.
 
-The workers write these tables (see `warmup_autoscaler.worker`); the controller, the status and
-the platforms that count registered workers only read them, through here, so nothing outside the
-worker runtime imports it. All times are the database's clock.
+The workers write these tables (`store.registry`, `store.leases`); the controller, the status and
+the platforms that count registered workers only read them, through here. Both reads touch the
+registrations and the fleet row only, never the leases. All times are the database's clock.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause
 
-from warmup_autoscaler.store.database import Database, guarded, now_ms_sql
+from warmup_autoscaler.store.database import Database, guarded
+from warmup_autoscaler.store.worker_schema import worker_sql
 
 __all__ = [
     "ACTIVE",
@@ -28,27 +29,17 @@ DRAINING = "draining"
 
 SQL: dict[str, str] = {
     "count_live": """
-        SELECT count(*) FROM autoscaler_workers
+        SELECT count(*) FROM {workers}
         WHERE state = 'active' AND heartbeat_at > {now} - :ttl_ms""",
     "fleet_workers": """
-        SELECT w.id, w.name, w.host, w.pid, w.state, w.started_at, {now} - w.heartbeat_at,
-               coalesce(o.owned, 0)
-        FROM autoscaler_workers AS w
-        LEFT JOIN (SELECT worker_id, count(*) AS owned FROM autoscaler_leases
-                   WHERE expires_at > {now} GROUP BY worker_id) AS o ON o.worker_id = w.id
-        WHERE w.heartbeat_at > {now} - :ttl_ms ORDER BY w.started_at, w.id""",
-    "fleet_leases": """
-        SELECT (SELECT count(*) FROM autoscaler_leases),
-               (SELECT count(*) FROM autoscaler_leases WHERE expires_at <= {now})""",
-    "fleet_active": """
-        SELECT count(*), coalesce(sum(CASE WHEN l.expires_at IS NULL OR l.expires_at <= {now}
-                                           THEN 1 ELSE 0 END), 0)
-        FROM ({active}) AS active LEFT JOIN autoscaler_leases AS l ON l.mailbox_id = active.id""",
+        SELECT id, name, host, pid, state, started_at, {now} - heartbeat_at, owned
+        FROM {workers} WHERE heartbeat_at > {now} - :ttl_ms ORDER BY started_at, id""",
+    "fleet_mailboxes": "SELECT mailboxes FROM {fleet} WHERE id = {row}",
 }
 
 
-def _sql(db: Database, name: str, active: str = "") -> Any:
-    return text(SQL[name].format(now=now_ms_sql(db.dialect_name), active=active))
+def _sql(db: Database, name: str) -> TextClause:
+    return worker_sql(SQL[name], db.dialect_name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,18 +66,14 @@ class FleetSnapshot:
     active_mailboxes: int
 
 
-def fleet_snapshot(
-    db: Database, lease_ttl_ms: int, *, active_query: str | None = None
-) -> FleetSnapshot:
-    """Read the fleet. Without `active_query`, the active mailboxes are the lease rows as the
-    workers last synced them; with it, the query is run (one join over all active mailboxes)."""
+def fleet_snapshot(db: Database, lease_ttl_ms: int) -> FleetSnapshot:
+    """Read the fleet: the registrations (one row per worker) and the fleet row, never the
+    leases, so it costs the same at any number of mailboxes. `owned` is kept by each claim and
+    release; the active mailboxes are the lease rows as the leader last synced them, and the
+    backlog is those not held by a listed worker."""
     with guarded(db, "reading the worker fleet", write=False) as conn:
         rows = conn.execute(_sql(db, "fleet_workers"), {"ttl_ms": lease_ttl_ms}).all()
-        if active_query is None:
-            total, backlog = conn.execute(_sql(db, "fleet_leases")).one()
-        else:
-            active = active_query.strip().rstrip(";").strip()
-            total, backlog = conn.execute(_sql(db, "fleet_active", active)).one()
+        total = conn.execute(_sql(db, "fleet_mailboxes")).scalar() or 0
     workers = tuple(
         WorkerStatus(
             id=str(r[0]),
@@ -104,7 +91,7 @@ def fleet_snapshot(
         workers=workers,
         live=sum(w.state == ACTIVE for w in workers),
         draining=sum(w.state == DRAINING for w in workers),
-        backlog=int(backlog),
+        backlog=max(int(total) - sum(w.owned for w in workers), 0),
         active_mailboxes=int(total),
     )
 

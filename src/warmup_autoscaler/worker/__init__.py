@@ -1,14 +1,21 @@
-"""The warmup worker runtime: registry, mailbox leases, cycle scheduling and graceful drain.
+"""The warmup worker runtime: ownership decisions, cycle scheduling, jobs and graceful drain.
 
 A worker registers and heartbeats in `autoscaler_workers`, owns mailboxes through fenced leases
-in `autoscaler_leases` (fair share, rebalanced when workers join or leave), and runs the
-configured job on each owned mailbox every cycle interval. See `runtime` for its states.
+in `autoscaler_leases` (its share, rebalanced when workers join or leave), and runs the
+configured job on each owned mailbox every cycle interval. The statements are the store's
+(`store.registry`, `store.leases`, `store.lease_sync`); see `runtime` for the worker's states.
 """
 
+from warmup_autoscaler.store.lease_sync import SyncPolicy
+from warmup_autoscaler.store.registry import WorkerIdentity
 from warmup_autoscaler.worker.jobs import Cycle, Job, load_job, record_job
-from warmup_autoscaler.worker.leases import LeaseStore, SyncResult
-from warmup_autoscaler.worker.ownership import LeaseKeeper, Tick, fair_target, pick_excess
-from warmup_autoscaler.worker.registry import WorkerIdentity
+from warmup_autoscaler.worker.ownership import (
+    LeaseKeeper,
+    Tick,
+    fair_target,
+    pick_excess,
+    to_release,
+)
 from warmup_autoscaler.worker.runtime import CycleStats, Worker, WorkerConfig
 
 __all__ = [
@@ -16,8 +23,7 @@ __all__ = [
     "CycleStats",
     "Job",
     "LeaseKeeper",
-    "LeaseStore",
-    "SyncResult",
+    "SyncPolicy",
     "Tick",
     "Worker",
     "WorkerConfig",
@@ -26,4 +32,5 @@ __all__ = [
     "load_job",
     "pick_excess",
     "record_job",
+    "to_release",
 ]

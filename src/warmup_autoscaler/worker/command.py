@@ -14,8 +14,8 @@ from warmup_autoscaler.config import WORKER_INDEX_VAR, Settings, load_settings
 from warmup_autoscaler.errors import MissingTablesError, StoreError
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.registry import Registry, WorkerIdentity
 from warmup_autoscaler.worker.jobs import JobContext, load_job
-from warmup_autoscaler.worker.registry import Registry, WorkerIdentity
 from warmup_autoscaler.worker.runtime import Worker, WorkerConfig
 
 __all__ = ["run_worker", "start"]
@@ -48,7 +48,7 @@ def run_worker(settings: Settings) -> int:
 def _check_tables(db: Database, lease_ttl_ms: int) -> None:
     """Fail fast when the tables are missing; only log when the database cannot be reached."""
     try:
-        Registry(db, lease_ttl_ms=lease_ttl_ms).live_active_ids()
+        Registry(db, lease_ttl_ms=lease_ttl_ms).check()
     except MissingTablesError:
         raise
     except StoreError as exc:

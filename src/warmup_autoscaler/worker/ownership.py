@@ -1,32 +1,45 @@
 """One heartbeat of one worker, synchronous and step-by-step testable: what it owns afterwards.
 
-Each heartbeat: refresh the registry row, prune dead workers, let the oldest live worker sync the
-lease rows with the active mailboxes, renew this worker's unexpired leases, then move toward the
-target `min(capacity, ceil(active / live workers))`: claim the shortfall, or report the excess for
-the caller to release (mailboxes not in the middle of a cycle). Workers above the target shed only
-their excess and workers at it claim nothing, so on a join only about `active / (n + 1)`
-mailboxes change owner: the least possible.
+A steady heartbeat is one statement: renew the registration, which renews every lease it holds
+(`store.leases` has the design and its invariants), and read the fleet row. The rest happens
+only when something changed:
+- the membership version moved: re-read the live workers (how many, this one's rank, the leader);
+- the leader prunes expired registrations, and so does anyone who finds the leader expired;
+- below its share: claim the shortfall; above it: report the excess for the caller to release
+  (never a mailbox in the middle of a cycle); leases of mailboxes gone inactive: report them too;
+- the registration had expired (paused past the TTL, database unreachable): join anew, which
+  releases everything it held, so nothing it may have lost is kept.
+The share is `fair_target(active, live, capacity, rank)`: floor(active / live), plus one for the
+`active mod live` oldest workers. Shares add up to exactly the active mailboxes, so a join moves
+only the newcomer's share and a leave only the leaver's leases: the fewest possible.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
+from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.database import Database
-from warmup_autoscaler.worker.leases import LeaseStore, SyncResult
-from warmup_autoscaler.worker.registry import ACTIVE, DRAINING, Registry, WorkerIdentity
+from warmup_autoscaler.store.lease_sync import LeaseSync, SyncPolicy, SyncResult
+from warmup_autoscaler.store.leases import LeaseStore
+from warmup_autoscaler.store.registry import ACTIVE, DRAINING, Membership, Registry, WorkerIdentity
 
-__all__ = ["LeaseKeeper", "Tick", "fair_target", "pick_excess"]
+__all__ = ["LeaseKeeper", "Tick", "fair_target", "pick_excess", "to_release"]
+
+T = TypeVar("T")
 
 
-def fair_target(active_mailboxes: int, live_workers: int, capacity: int) -> int:
-    """How many mailboxes one active worker should own: its fair share, capped by capacity."""
+def fair_target(active_mailboxes: int, live_workers: int, capacity: int, rank: int = 0) -> int:
+    """How many mailboxes the active worker of `rank` (0: the oldest) should own: its share of
+    an even split (the first `active mod live` get one more), capped by capacity. Rank 0 gets
+    the largest share, ceil(active / live)."""
     if active_mailboxes <= 0:
         return 0
-    return min(capacity, math.ceil(active_mailboxes / max(live_workers, 1)))
+    base, extra = divmod(active_mailboxes, max(live_workers, 1))
+    return min(capacity, base + (1 if rank < extra else 0))
 
 
 def pick_excess(owned: Collection[int], n: int, busy: Collection[int] = ()) -> list[int]:
@@ -44,16 +57,28 @@ class Tick:
     owned: Mapping[int, int]  # {mailbox_id: epoch} held after this heartbeat
     claimed: Mapping[int, int] = field(default_factory=dict)  # newly claimed, with new epochs
     live_workers: int = 0  # live workers in state active
-    active_mailboxes: int = 0
+    active_mailboxes: int = 0  # as of the last lease sync
     target: int = 0
-    excess: int = 0  # owned beyond target: the caller should release this many
-    synced: SyncResult | None = None  # set when this worker synced the lease rows
-    pruned: int = 0
+    excess: int = 0  # owned (not retired) beyond target: the caller should release this many
+    retired: frozenset[int] = frozenset()  # owned, mailbox inactive: the caller should release
+    sync_due: bool = False  # this worker leads and the lease sync is due: call `sync()`
+    synced: SyncResult | None = None  # set when this heartbeat ran the lease sync
+    pruned: int = 0  # expired registrations deleted by this heartbeat
+    lost: int = 0  # leases dropped because this worker's own registration had expired
+
+
+def to_release(tick: Tick, busy: Collection[int] = ()) -> list[int]:
+    """What to release after `tick`: its retired leases and its excess, none of them `busy`."""
+    keep = [m for m in tick.owned if m not in tick.retired]
+    retired = sorted(m for m in tick.retired if m not in busy)
+    return retired + pick_excess(keep, tick.excess, busy)
 
 
 class LeaseKeeper:
-    """The registry and lease steps of one worker. Thread-safe; after `close()` it writes
-    nothing more, so a heartbeat still running in a thread cannot re-register a drained worker."""
+    """The registry and lease steps of one worker. Thread-safe: every statement runs under one
+    lock, and after `close()` it writes nothing more, so neither a heartbeat nor a cycle still
+    running in a thread can re-register a drained worker or write for it. The lease sync runs
+    outside the lock (it can take a second at a million mailboxes) and stops once closed."""
 
     def __init__(
         self,
@@ -63,81 +88,169 @@ class LeaseKeeper:
         lease_ttl_ms: int,
         capacity: int,
         active_query: str,
+        sync: SyncPolicy | None = None,
     ) -> None:
         self.me = me
         self.capacity = capacity
         self.registry = Registry(db, lease_ttl_ms=lease_ttl_ms)
-        self.leases = LeaseStore(db, active_query=active_query, lease_ttl_ms=lease_ttl_ms)
+        self.leases = LeaseStore(db, active_query=active_query)
+        self.syncer = LeaseSync(db, active_query=active_query, policy=sync or SyncPolicy())
         self._lock = threading.Lock()
         self._closed = False
+        self._owned: dict[int, int] = {}  # {mailbox: epoch}, kept in step with every change
+        self._state: str | None = None  # as last written; None until registered
+        self._started_at = 0
+        self._members: Membership | None = None
+        self._recheck = False  # a claim or release failed halfway: re-read what is held
 
-    def heartbeat(self, *, draining: bool = False) -> Tick:
-        """Register, prune, sync (if oldest), renew, and claim up to the target unless draining."""
+    def heartbeat(self, *, draining: bool = False, sync: bool = False) -> Tick:
+        """Renew (or make) the registration, follow membership changes, and claim up to the
+        share unless draining. With `sync`, a leader whose lease sync is due runs it first, under
+        the lock (as `step()` does); otherwise `Tick.sync_due` says to call `sync()`."""
         with self._lock:
             if self._closed:
                 return Tick(owned={})
-            me = self.me.id
-            self.registry.beat(self.me, DRAINING if draining else ACTIVE)
+            return self._heartbeat(DRAINING if draining else ACTIVE, sync)
+
+    def _heartbeat(self, state: str, sync: bool) -> Tick:
+        me = self.me.id
+        if self._state is not None and state != self._state:
+            self.registry.set_state(self.me, state)
+            self._state = state
+        lost = 0
+        beat = None
+        if self._state is not None:
+            leader = self._members.leader if self._members else None
+            beat = self.registry.beat(self.me, state=state, leader=leader)
+        if beat is None:
+            lost = len(self._owned)
+            self._owned.clear()
+            self._members, self._recheck = None, False
+            self._started_at = self.registry.join(self.me, state)
+            self._state = state
+            beat = self.registry.beat(self.me, state=state, leader=None)
+            if beat is None:
+                raise StoreError(
+                    "the worker's registration expired as soon as it was made; "
+                    "raise AUTO_SCALER_WORKER_LEASE_TTL_MS"
+                )
+        if self._members is None or self._members.version != beat.members:
+            self._members = self.registry.membership(self.me, self._started_at)
+        pruned = 0
+        if self._members.leader in (None, me) or not beat.leader_alive:
             pruned = self.registry.prune()
-            live = self.registry.live_active_ids()
-            synced = None
-            if not draining and live and live[0] == me:
-                synced = self.leases.sync()
-            owned = self.leases.renew(me)
-            total, free = self.leases.counts()
-            target = 0 if draining else fair_target(total, len(live), self.capacity)
-            claimed: dict[int, int] = {}
-            if len(owned) < target and free > 0:
-                claimed = self.leases.claim(me, target - len(owned))
-                owned.update(claimed)
-            return Tick(
-                owned=owned,
-                claimed=claimed,
-                live_workers=len(live),
-                active_mailboxes=total,
-                target=target,
-                excess=max(len(owned) - target, 0),
-                synced=synced,
-                pruned=pruned,
-            )
+            if pruned:
+                self._members = self.registry.membership(self.me, self._started_at)
+        members = self._members
+        sync_due = state == ACTIVE and members.leader == me and beat.sync_due
+        synced = self.syncer.run(stop=lambda: self._closed) if sync and sync_due else None
+        mailboxes = beat.mailboxes if synced is None else synced.mailboxes
+        if self._recheck:
+            self._owned = self.leases.held(me)
+            self._recheck = False
+        retired = self.leases.retired(me) if beat.holds_retired or synced else set()
+        if not retired <= self._owned.keys():
+            self._recheck = True  # held but unknown here: a lost reply; re-read next time
+            retired &= self._owned.keys()
+        target = 0
+        if state == ACTIVE:
+            target = fair_target(mailboxes, members.live, self.capacity, members.rank)
+        claimed: dict[int, int] = {}
+        if len(self._owned) - len(retired) < target:
+            claimed = self._guard(self.leases.claim, me, target - len(self._owned) + len(retired))
+            self._owned.update(claimed)
+        return Tick(
+            owned=dict(self._owned),
+            claimed=claimed,
+            live_workers=members.live,
+            active_mailboxes=mailboxes,
+            target=target,
+            excess=max(len(self._owned) - len(retired) - target, 0),
+            retired=frozenset(retired),
+            sync_due=sync_due and synced is None,
+            synced=synced,
+            pruned=pruned,
+            lost=lost,
+        )
 
     def release(self, mailbox_ids: Collection[int]) -> int:
         """Release these leases now (epochs unchanged; the next claim bumps them)."""
         if not mailbox_ids:
             return 0
         with self._lock:
-            return self.leases.release(self.me.id, mailbox_ids)
+            if self._closed:
+                return 0
+            released = self._guard(self.leases.release, self.me.id, mailbox_ids)
+            for mailbox in mailbox_ids:
+                self._owned.pop(mailbox, None)
+            return released
+
+    def sync(self) -> SyncResult | None:
+        """Run the lease sync if it is due and nobody else runs it (see `store.lease_sync`)."""
+        with self._lock:
+            if self._closed:
+                return None
+        return self.syncer.run(stop=lambda: self._closed)
 
     def step(self, busy: Collection[int] = ()) -> Tick:
-        """`heartbeat()` then release its excess (none of `busy`); returns what is held after."""
-        tick = self.heartbeat()
-        shed = pick_excess(tick.owned, tick.excess, busy)
-        if not shed:
-            return tick
+        """`heartbeat(sync=True)`, then release what it says to (none of `busy`); returns what
+        is held after."""
+        tick = self.heartbeat(sync=True)
+        shed = to_release(tick, busy)
         self.release(shed)
         gone = set(shed)
         owned = {m: e for m, e in tick.owned.items() if m not in gone}
-        return Tick(
+        retired = tick.retired - gone
+        return replace(
+            tick,
             owned=owned,
-            claimed=tick.claimed,
-            live_workers=tick.live_workers,
-            active_mailboxes=tick.active_mailboxes,
-            target=tick.target,
-            excess=max(len(owned) - tick.target, 0),
-            synced=tick.synced,
-            pruned=tick.pruned,
+            retired=retired,
+            excess=max(len(owned) - len(retired) - tick.target, 0),
         )
 
-    def set_draining(self) -> None:
-        """Mark this worker draining at once, so the others' fair share no longer counts it."""
+    def start_cycle(self, mailbox_id: int, epoch: int) -> tuple[int, dict[str, Any]] | None:
+        """(database time, mailbox row) if a cycle may start now (`LeaseStore.start_cycle`)."""
         with self._lock:
-            if not self._closed:
-                self.registry.beat(self.me, DRAINING)
+            if self._closed:
+                return None
+            return self.leases.start_cycle(self.me.id, mailbox_id, epoch)
+
+    def record_cycle(
+        self, *, mailbox_id: int, epoch: int, started_at_ms: int, outcome: str, detail: str | None
+    ) -> bool:
+        """The fenced write of one cycle's row (`LeaseStore.record_cycle`); False once closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            return self.leases.record_cycle(
+                worker_id=self.me.id,
+                mailbox_id=mailbox_id,
+                epoch=epoch,
+                started_at_ms=started_at_ms,
+                outcome=outcome,
+                detail=detail,
+            )
+
+    def set_draining(self) -> None:
+        """Mark this worker draining at once, so the others' shares no longer count it."""
+        with self._lock:
+            if not self._closed and self._state == ACTIVE:
+                self.registry.set_state(self.me, DRAINING)
+                self._state = DRAINING
 
     def close(self) -> int:
         """Release every lease and deregister; returns how many leases were released."""
         with self._lock:
             self._closed = True
-            released = self.leases.release_all(self.me.id)
-            self.registry.deregister(self.me)
-            return released
+            if self._state is None:
+                return 0
+            self._owned.clear()
+            return self.registry.leave(self.me)
+
+    def _guard(self, write: Callable[..., T], *args: Any) -> T:
+        """Run a claim or release; if it fails, its outcome is unknown: re-read next heartbeat."""
+        try:
+            return write(*args)
+        except StoreError:
+            self._recheck = True
+            raise

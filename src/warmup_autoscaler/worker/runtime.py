@@ -4,8 +4,10 @@ States:   starting --first heartbeat--> active --SIGTERM/SIGINT--> draining --> 
           (active: claims, renews, runs cycles; draining: claims nothing, releases every idle
           lease at once and each busy one when its cycle ends, cancels what still runs near
           the drain deadline, then releases all and deregisters; exit code 0.)
-Database calls run in a small thread pool; a failing database is logged and retried on the next
-heartbeat, and while the leases cannot be renewed no new cycle starts (they expire on their own).
+Database calls run in a small thread pool, all through the `LeaseKeeper` (one lock, nothing
+written once closed); the leader's lease sync runs as a task of its own, off the heartbeat. A
+failing database is logged and retried on the next heartbeat, and while the registration cannot
+be renewed no new cycle starts (it expires on its own, and with it every lease).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.lease_sync import SyncPolicy
+from warmup_autoscaler.store.registry import WorkerIdentity
 from warmup_autoscaler.worker.jobs import Cycle, Job
-from warmup_autoscaler.worker.ownership import LeaseKeeper, Tick, pick_excess
-from warmup_autoscaler.worker.registry import WorkerIdentity
+from warmup_autoscaler.worker.ownership import LeaseKeeper, Tick, to_release
 from warmup_autoscaler.worker.schedule import CycleSchedule
 
 __all__ = ["CycleStats", "Worker", "WorkerConfig"]
@@ -49,6 +52,12 @@ class WorkerConfig:
     concurrency: int = 10
     capacity: int = 1000  # AUTO_SCALER_MAILBOXES_PER_WORKER
     active_query: str = "SELECT * FROM mailboxes WHERE status = 'active'"
+    lease_sync_duty: float = 0.02  # the most of the database's time the lease sync may take
+
+    @property
+    def sync_policy(self) -> SyncPolicy:
+        """Sync at most once a heartbeat, and rarer when a sync takes long (`store.lease_sync`)."""
+        return SyncPolicy(min_interval_ms=self.heartbeat_ms, duty=self.lease_sync_duty)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -103,6 +112,7 @@ class Worker:
             lease_ttl_ms=config.lease_ttl_ms,
             capacity=config.capacity,
             active_query=config.active_query,
+            sync=config.sync_policy,
         )
         self._executor = ThreadPoolExecutor(config.concurrency + 2, thread_name_prefix="worker-db")
         self._owned: dict[int, int] = {}  # mailbox -> epoch
@@ -113,6 +123,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._draining = False
         self._valid_until = 0.0  # monotonic s until which our leases surely have not expired
+        self._syncing: asyncio.Task[None] | None = None
         self.registered = asyncio.Event()
 
     @property
@@ -171,27 +182,39 @@ class Worker:
         if not self.registered.is_set():
             self.registered.set()
             log.info("worker_registered", worker=self.me.name, id=self.me.id)
+        elif tick.lost:
+            log.warning("registration_expired", worker=self.me.name, lost=tick.lost)
         self._apply(tick)
-        shed = pick_excess(self._owned, tick.excess, self._running)
+        shed = to_release(tick, self._running)
         if shed:
             self._forget(shed)
             try:
                 await self._call(self._keeper.release, shed)
             except StoreError as exc:
                 log.warning("release_failed", worker=self.me.name, error=exc.message)
-        synced = tick.synced is not None and (tick.synced.inserted or tick.synced.deleted)
-        if tick.claimed or shed or synced:
+        if tick.sync_due and (self._syncing is None or self._syncing.done()):
+            self._syncing = asyncio.create_task(self._sync())
+        if tick.claimed or shed:
             log.info(
                 "leases_changed",
                 worker=self.me.name,
                 owned=len(self._owned),
                 claimed=len(tick.claimed),
                 released=len(shed),
+                retired=len(tick.retired),
                 target=tick.target,
                 live_workers=tick.live_workers,
                 active_mailboxes=tick.active_mailboxes,
-                synced=None if tick.synced is None else vars(tick.synced),
             )
+
+    async def _sync(self) -> None:
+        try:
+            synced = await self._call(self._keeper.sync)
+        except StoreError as exc:
+            log.warning("lease_sync_failed", worker=self.me.name, error=exc.message)
+            return
+        if synced is not None and (synced.inserted or synced.retired or synced.restored):
+            log.info("leases_synced", worker=self.me.name, **vars(synced))
 
     def _apply(self, tick: Tick) -> None:
         """Adopt the heartbeat's view: drop lost leases, schedule new ones at a random offset."""
@@ -244,7 +267,7 @@ class Worker:
     async def _cycle(self, mailbox: int, epoch: int) -> None:
         began = time.monotonic()
         try:
-            start = await self._call(self._keeper.leases.start_cycle, self.me.id, mailbox, epoch)
+            start = await self._call(self._keeper.start_cycle, mailbox, epoch)
             if start is None:
                 self.stats.skipped += 1
                 return
@@ -286,8 +309,7 @@ class Worker:
 
     async def _write(self, cycle: Cycle, outcome: str, detail: str | None) -> bool:
         return await self._call(
-            self._keeper.leases.record_cycle,
-            worker_id=cycle.worker_id,
+            self._keeper.record_cycle,
             mailbox_id=cycle.mailbox_id,
             epoch=cycle.epoch,
             started_at_ms=cycle.started_at_ms,
@@ -318,6 +340,8 @@ class Worker:
         await asyncio.gather(*pending, return_exceptions=True)
         beats.cancel()
         await asyncio.gather(beats, return_exceptions=True)
+        if self._syncing is not None:
+            self._syncing.cancel()  # its thread stops at the next chunk once the keeper closes
         released = await self._quietly("releasing all leases", self._keeper.close)
         log.info(
             "worker_drained",
