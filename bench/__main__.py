@@ -247,6 +247,39 @@ def _warmup(r: Result) -> list[Row]:
     ]
 
 
+def _coordination(r: Result) -> list[Row]:
+    ms = "{:.3f} ms"
+    small, large = r["small_ours_ms"], r["large_ours_ms"]
+    growth = large / small
+    size = "{:,.0f} mailboxes, {:,.0f} workers"
+    rows = [
+        _vs(
+            f"heartbeat, {size.format(r[f'{tag}_mailboxes'], r[f'{tag}_workers'])}",
+            r[f"{tag}_ours_ms"],
+            r[f"{tag}_base_ms"],
+            ms,
+            f"<= 1 ms: {_met(r[f'{tag}_ours_ms'] <= 1)}",
+        )
+        for tag in ("small", "large")
+    ]
+    rows += [
+        _vs("  its p99 (large)", r["large_ours_p99_ms"], r["large_base_p99_ms"], ms),
+        _vs("  database's own time (large)", r["large_ours_db_ms"], r["large_base_db_ms"], ms),
+        _vs("heartbeat, large vs small", large, small, ms, f"<= 1.5: {_met(growth <= 1.5)}"),
+    ]
+    if "join_ratio" in r:
+        rows.append(
+            Row(
+                label="join: moved / minimum (large)",
+                ours=f"{r['join_ratio']:.3f}",
+                baseline="-",
+                ratio=float("nan"),
+                goal=f"<= 1.05: {_met(r['join_ratio'] <= 1.05)}",
+            )
+        )
+    return rows
+
+
 # name -> (module in bench/, its summary rows)
 BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "decisions": ("decisions", _decisions),
@@ -259,6 +292,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "reaction": ("reaction", _reaction),
     "images": ("images", _images),
     "warmup": ("warmup", _warmup),
+    "coordination": ("coordination", _coordination),
 }
 
 

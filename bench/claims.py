@@ -5,9 +5,10 @@ as each worker process has), heartbeat until every one holds its share and every
 the lease rows exist and are unowned when the clock starts. Ours claims with the product's
 `FOR UPDATE SKIP LOCKED`; the baseline is the same keepers, threads and statement without
 `SKIP LOCKED`, so concurrent claims queue on each other's row locks: the one choice measured.
-Measured twice: by whole heartbeats (what a starting worker does: register, prune, renew, count,
-claim), and by the claim statement alone (`LeaseStore.claim`, 1,000 rows a statement). Rounds
-alternate ours and the baseline, with the pool reset (and vacuumed) before each.
+Measured twice: by whole heartbeats (what a starting worker does: register, read the membership,
+claim), and by the claim statement alone (`LeaseStore.claim`, 1,000 rows a statement, the
+keepers registered beforehand). Rounds alternate ours and the baseline, with the pool reset (and
+vacuumed) before each.
 """
 
 from __future__ import annotations
@@ -21,24 +22,23 @@ from sqlalchemy import text
 
 from bench.pg import throwaway_postgres
 from bench.rebalance import prepare
-from warmup_autoscaler.store.database import Database, now_ms_sql
-from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity
-from warmup_autoscaler.worker.leases import SQL
+from warmup_autoscaler.store.database import Database
+from warmup_autoscaler.store.leases import SQL
+from warmup_autoscaler.store.worker_schema import worker_sql
+from warmup_autoscaler.worker import LeaseKeeper, SyncPolicy, WorkerIdentity
 
 __all__ = ["run"]
 
 ACTIVE_QUERY = "SELECT * FROM mailboxes WHERE status = 'active'"
 TTL_MS = 600_000  # nothing expires during a round
 MAX_BEATS = 50  # per keeper, so a claim that never completes fails the round instead of hanging
-NAIVE = SQL["claim_postgresql"].replace(" SKIP LOCKED", "")
-assert "SKIP LOCKED" in SQL["claim_postgresql"], "the claim statement no longer says SKIP LOCKED"
+NAIVE = worker_sql(SQL["claim"], "postgresql", skip_locked=" FOR UPDATE")
 
 
 def _reset(db: Database) -> None:
     """Every lease unowned (epochs kept), no workers, dead rows vacuumed away."""
     with db.begin_write() as conn:
-        conn.execute(text("DELETE FROM autoscaler_workers"))
-        conn.execute(text("UPDATE autoscaler_leases SET worker_id = NULL, expires_at = 0"))
+        conn.execute(text("DELETE FROM autoscaler_workers"))  # which releases every lease
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE autoscaler_leases, autoscaler_workers"))
 
@@ -55,10 +55,10 @@ def _keepers(
             lease_ttl_ms=TTL_MS,
             capacity=capacity,
             active_query=ACTIVE_QUERY,
+            sync=SyncPolicy(duty=1.0),
         )
         if naive:  # the baseline: swap the one statement, keep everything else
-            now = now_ms_sql("postgresql")
-            keeper.leases._sql["claim_postgresql"] = text(NAIVE.format(now=now, active=""))
+            keeper.leases._sql["claim"] = NAIVE
         keepers.append(keeper)
     return keepers
 
@@ -71,6 +71,9 @@ def _round(
     _reset(db)
     capacity = total // workers
     keepers = _keepers(pools, workers, capacity, naive=naive)
+    if alone:
+        for keeper in keepers:
+            keeper.registry.join(keeper.me, "active")
     threads = len(pools)
     start = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
@@ -121,7 +124,7 @@ def run(*, quick: bool = False) -> dict[str, float]:
         try:
             prepare(db, total)
             leader = _keepers([db], 1, 1, naive=False)[0]
-            leader.heartbeat()  # the leader's sync creates the lease rows, outside the clock
+            leader.heartbeat(sync=True)  # the leader's sync creates the lease rows, off the clock
             leader.close()
             for pool in pools:
                 with pool.engine.connect():  # connections open before the clock starts

@@ -16,8 +16,9 @@ __all__ = ["throwaway_postgres"]
 
 
 @contextmanager
-def throwaway_postgres(dbname: str = "bench") -> Iterator[str | None]:
-    """Yield a postgresql+psycopg URL of a new database on a new server, or None without binaries."""
+def throwaway_postgres(dbname: str = "bench", *, settings: str = "") -> Iterator[str | None]:
+    """Yield a postgresql+psycopg URL of a new database on a new server, or None without binaries.
+    `settings` are lines appended to the server's postgresql.conf before it starts."""
     bindir, why = _find_bindir()
     if bindir is None:
         print(f"skipped: {why}")
@@ -30,6 +31,9 @@ def throwaway_postgres(dbname: str = "bench") -> Iterator[str | None]:
             shutil.chown(root, "postgres")
         server = PgServer(bindir, root, as_postgres=as_postgres)
         server.init()
+        if settings:
+            with (root / "data" / "postgresql.conf").open("a") as conf:
+                conf.write(f"\n{settings}\n")
         server.start()
         try:
             with psycopg.connect(server.admin_url.replace("+psycopg", ""), autocommit=True) as c:

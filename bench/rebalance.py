@@ -30,7 +30,8 @@ from bench.pg import throwaway_postgres
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
 from warmup_autoscaler.store.migrate import upgrade
-from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity
+from warmup_autoscaler.store.worker_schema import fleet, leases, warmup_cycles, workers
+from warmup_autoscaler.worker import LeaseKeeper, SyncPolicy, WorkerIdentity
 
 __all__ = ["minimum_moves", "prepare", "run"]
 
@@ -45,12 +46,13 @@ NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 
 def prepare(db: Database, mailboxes: int) -> None:
-    """Migrated tables, `mailboxes` active rows, and no workers or leases."""
+    """Migrated tables, `mailboxes` active rows, no workers or leases, and a lease sync due."""
     upgrade(db)
     create_demo_tables(db)
     with db.begin_write() as conn:
-        for table in ("autoscaler_workers", "autoscaler_leases", "warmup_cycles"):
-            conn.execute(text(f"DELETE FROM {table}"))
+        for table in (workers, leases, warmup_cycles):
+            conn.execute(text(f"DELETE FROM {table.name}"))
+        conn.execute(text(f"UPDATE {fleet.name} SET mailboxes = 0, sync_due_at = 0"))
     set_active_count(db, mailboxes)
 
 
@@ -67,7 +69,7 @@ def minimum_moves(before: list[int], workers: int, total: int) -> int:
 
 def _owners(db: Database) -> dict[int, str | None]:
     with db.engine.connect() as conn:
-        rows = conn.execute(text("SELECT mailbox_id, worker_id FROM autoscaler_leases"))
+        rows = conn.execute(text(f"SELECT mailbox_id, worker_id FROM {leases.name}"))
         return {int(m): w for m, w in rows}
 
 
@@ -98,7 +100,12 @@ def _join(db: Database, workers: int, mailboxes: int) -> tuple[int, int, int]:
     def keeper(name: str) -> LeaseKeeper:
         me = WorkerIdentity(id=uuid.uuid4().hex, name=name, host="bench", pid=0)
         return LeaseKeeper(
-            db, me, lease_ttl_ms=KEEPER_TTL_MS, capacity=10**9, active_query=ACTIVE_QUERY
+            db,
+            me,
+            lease_ttl_ms=KEEPER_TTL_MS,
+            capacity=10**9,
+            active_query=ACTIVE_QUERY,
+            sync=SyncPolicy(duty=1.0),
         )
 
     keepers = [keeper(f"w{i}") for i in range(workers)]
@@ -201,14 +208,14 @@ class Fleet:
         """({pid: mailboxes owned} of the live workers in state active, active mailboxes
         without a valid lease)."""
         owned = self.conn.execute(
-            "SELECT w.pid, count(l.mailbox_id) FROM autoscaler_workers AS w "
-            f"LEFT JOIN autoscaler_leases AS l ON l.worker_id = w.id AND l.expires_at > {NOW_MS} "
-            "WHERE w.state = 'active' GROUP BY w.pid"
+            f"SELECT w.pid, count(l.mailbox_id) FROM {workers.name} AS w "
+            f"LEFT JOIN {leases.name} AS l ON l.worker_id = w.id "
+            f"WHERE w.state = 'active' AND w.expires_at > {NOW_MS} GROUP BY w.pid"
         ).fetchall()
         (unowned,) = self.conn.execute(
             "SELECT count(*) FROM mailboxes AS m WHERE m.status = 'active' AND NOT EXISTS ("
-            "SELECT 1 FROM autoscaler_leases AS l WHERE l.mailbox_id = m.id "
-            f"AND l.worker_id IS NOT NULL AND l.expires_at > {NOW_MS})"
+            f"SELECT 1 FROM {leases.name} AS l JOIN {workers.name} AS w ON w.id = l.worker_id "
+            f"WHERE l.mailbox_id = m.id AND w.expires_at > {NOW_MS})"
         ).fetchone() or (0,)
         return {int(p): int(n) for p, n in owned}, int(unowned)
 

@@ -29,6 +29,8 @@ from warmup_autoscaler.store.worker_schema import worker_sql
 __all__ = ["EVERY_HEARTBEAT", "LeaseSync", "SyncPolicy", "SyncResult"]
 
 SYNC_HOLD_MS = 60_000  # a sync that started but never finished (its worker died) blocks no longer
+ANALYZE_SHARE = 0.1  # on PostgreSQL, a sync that changed this share of the rows refreshes the
+# planner's statistics at once (the claim's plan depends on them; autovacuum may be a minute late)
 
 SQL: dict[str, str] = {
     "start": """
@@ -63,6 +65,7 @@ SQL: dict[str, str] = {
         DELETE FROM {leases} WHERE mailbox_id IN (
             SELECT mailbox_id FROM {leases} WHERE retired AND worker_id IS NULL LIMIT :n)""",
     "count": "SELECT count(*) FROM {leases} WHERE NOT retired",
+    "analyze": "ANALYZE {leases}",
     "done": """
         UPDATE {fleet}
         SET mailboxes = :mailboxes, synced_at = {now}, sync_ms = :took_ms,
@@ -139,6 +142,10 @@ class LeaseSync:
         counting = time.monotonic()
         with self._read("counting the leases") as conn:
             mailboxes = int(conn.execute(self._sql["count"]).scalar_one())
+        changed = inserted + retired + restored + deleted
+        if self.db.dialect_name == "postgresql" and changed > ANALYZE_SHARE * max(mailboxes, 1):
+            with self._write("analyzing the lease table") as conn:
+                conn.execute(self._sql["analyze"])
         now = time.monotonic()
         took_ms = round((now - began) * 1000)
         compared_ms = round((compared + now - counting) * 1000)

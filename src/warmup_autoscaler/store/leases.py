@@ -60,11 +60,15 @@ FENCE = """EXISTS (
 
 # {active}: the user's active-mailboxes query; {fence}: `lease_fence_sql`; see `worker_sql`.
 SQL: dict[str, str] = {
+    # The pick is a materialized CTE: as an IN (subquery), PostgreSQL may run it once per row
+    # of the outer scan, each run locking and returning another batch (more than :n claimed).
     "claim": """
-        UPDATE {leases} SET worker_id = :worker_id, epoch = epoch + 1
-        WHERE worker_id IS NULL AND NOT retired AND mailbox_id IN (
+        WITH picked AS MATERIALIZED (
             SELECT mailbox_id FROM {leases} WHERE worker_id IS NULL AND NOT retired
             ORDER BY mailbox_id LIMIT :n{skip_locked})
+        UPDATE {leases} SET worker_id = :worker_id, epoch = epoch + 1
+        WHERE mailbox_id IN (SELECT mailbox_id FROM picked)
+          AND worker_id IS NULL AND NOT retired
           AND EXISTS (SELECT 1 FROM {workers} WHERE id = :worker_id AND expires_at > {now})
         RETURNING mailbox_id, epoch""",
     "release": "UPDATE {leases} SET worker_id = NULL WHERE worker_id = :worker_id AND mailbox_id IN :ids",

@@ -138,9 +138,10 @@ class Registry:
             "leader": leader or "",
             "ttl_ms": self.lease_ttl_ms,
         }
-        with guarded(self.db, "writing the worker heartbeat", write=True) as conn:
+        with guarded(self.db, "writing the worker heartbeat", write=True, single=True) as conn:
             row = conn.execute(self._sql["beat"], params).first()
-            if row is not None and row[0] is None:  # the fleet row was deleted: put it back
+        if row is not None and row[0] is None:  # the fleet row was deleted: put it back
+            with guarded(self.db, "restoring the fleet row", write=True) as conn:
                 conn.execute(self._sql["ensure_fleet"])
         if row is None:
             return None
@@ -161,7 +162,7 @@ class Registry:
 
     def membership(self, me: WorkerIdentity, started_at: int) -> Membership:
         params = {"id": me.id, "started_at": started_at}
-        with guarded(self.db, "reading the worker registry", write=False) as conn:
+        with guarded(self.db, "reading the worker registry", write=False, single=True) as conn:
             version, live, ahead, leader = conn.execute(self._sql["membership"], params).one()
         return Membership(
             version=-1 if version is None else int(version),
