@@ -16,7 +16,7 @@ from sqlalchemy import text
 from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.lease_sync import SyncPolicy, SyncResult
 from warmup_autoscaler.store.worker_schema import fleet, leases, workers
-from warmup_autoscaler.worker import LeaseKeeper, WorkerIdentity, to_release
+from warmup_autoscaler.worker import LeaseKeeper, Tick, WorkerIdentity, to_release
 
 __all__ = ["ACTIVE_QUERY", "HEARTBEAT_MS", "SimFleet"]
 
@@ -58,10 +58,14 @@ class SimFleet:
         began = time.perf_counter()
         tick = keeper.heartbeat()
         took = time.perf_counter() - began
+        self.follow(keeper, tick)
+        return took
+
+    def follow(self, keeper: LeaseKeeper, tick: Tick) -> None:
+        """What the runtime does after a heartbeat: release, and sync when due."""
         keeper.release(to_release(tick))
         if tick.sync_due and (synced := keeper.sync()) is not None:
             self.syncs.append(synced)
-        return took
 
     def round(self) -> list[float]:
         return [self.beat(keeper) for keeper in list(self.keepers)]

@@ -153,11 +153,10 @@ def deactivated(sim: SimFleet, n: int) -> dict[str, float]:
     db = sim.db
     ids = sorted(m for m, o in sim.owners().items() if o is not None)
     gone = ids[:: max(1, len(ids) // n)][:n]
-    update = text("UPDATE mailboxes SET status = 'paused' WHERE id IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
     with db.begin_write() as conn:
-        conn.execute(update, {"ids": gone})
+        conn.execute(
+            text("UPDATE mailboxes SET status = 'paused' WHERE id = ANY(:ids)"), {"ids": gone}
+        )
     stays = sorted(set(ids) - set(gone))
     refused = _cycle_starts(sim, random.Random(1).sample(gone, min(SAMPLE, len(gone))))
     allowed = _cycle_starts(sim, random.Random(2).sample(stays, min(SAMPLE, len(stays))))

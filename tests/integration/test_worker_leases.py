@@ -234,6 +234,23 @@ def test_expired_leases_are_taken_over_with_a_new_epoch(fleet_db: Database) -> N
     assert sorted(fleet.counts().values()) == [20, 20, 20]
 
 
+def test_a_registration_past_its_ttl_is_never_renewed(fleet_db: Database) -> None:
+    """A worker whose registration expired with nobody to prune it (alone, or the database was
+    unreachable) does not renew it: it joins anew, holding nothing, and claims its mailboxes
+    again under new epochs."""
+    set_active_count(fleet_db, 5)
+    fleet = Fleet(fleet_db)
+    a = fleet.join("a")
+    fleet.rounds()
+    before = fleet.leases()
+    fleet.expire(a)
+    tick = a.heartbeat()
+    assert tick.lost == 5 and len(tick.claimed) == 5
+    assert {m: e for m, (_, e) in fleet.leases().items()} == {
+        m: e + 1 for m, (_, e) in before.items()
+    }
+
+
 def test_epoch_grows_on_every_change_of_owner(fleet_db: Database) -> None:
     """One mailbox passed a -> b (expiry) -> a (b leaves): its epoch strictly grows each time."""
     set_active_count(fleet_db, 1)
