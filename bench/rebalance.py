@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy import text
+from tests.support.keepers import step
 
 from bench.pg import throwaway_postgres
 from warmup_autoscaler.store.database import Database
@@ -79,7 +80,7 @@ def _settle(db: Database, keepers: list[LeaseKeeper], limit: int = 10) -> int:
     owners = _owners(db)
     for done in range(limit):
         for keeper in keepers:
-            keeper.step()
+            step(keeper)
         now = _owners(db)
         counts: dict[str | None, int] = {}
         for owner in now.values():

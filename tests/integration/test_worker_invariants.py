@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from tests.support.keepers import EVERY_HEARTBEAT
 from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
-from warmup_autoscaler.store.lease_sync import EVERY_HEARTBEAT
 from warmup_autoscaler.store.leases import lease_fence_sql
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.worker_schema import fleet, leases, warmup_cycles, workers
@@ -60,13 +60,15 @@ class Sim:
         self.views[me.id] = {}
 
     def beat(self, keeper: LeaseKeeper, *, release: bool, sync: bool) -> None:
-        tick = keeper.heartbeat(sync=sync)
+        tick = keeper.heartbeat()
         if keeper.me.id in self.paused:
             assert tick.lost == len(self.views[keeper.me.id]), "a paused worker lost everything"
         self.views[keeper.me.id] = dict(tick.owned)
         self.paused.discard(keeper.me.id)
         if release:
             self.release(keeper, to_release(tick))
+        if sync and tick.sync_due:
+            keeper.sync()
 
     def release(self, keeper: LeaseKeeper, mailboxes: list[int]) -> None:
         keeper.release(mailboxes)

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from tests.support.keepers import EVERY_HEARTBEAT, step
 from warmup_autoscaler.store.database import Database, now_ms_sql
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
-from warmup_autoscaler.store.lease_sync import EVERY_HEARTBEAT
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.worker_schema import leases, warmup_cycles, workers
 from warmup_autoscaler.store.workers import count_live_workers, fleet_snapshot
@@ -48,7 +48,7 @@ class Fleet:
         return keeper
 
     def step(self, keeper: LeaseKeeper) -> None:
-        self.views[keeper.me.id] = dict(keeper.step().owned)
+        self.views[keeper.me.id] = dict(step(keeper).owned)
         self.stale.discard(keeper.me.id)
         self.check()
 

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import warmup_autoscaler.worker as worker_pkg
+from warmup_autoscaler.store.lease_sync import SyncPolicy
 from warmup_autoscaler.store.workers import FleetSnapshot, WorkerStatus
 from warmup_autoscaler.wire import fleet_json
-from warmup_autoscaler.worker import WorkerIdentity, fair_target, pick_excess
+from warmup_autoscaler.worker import Tick, WorkerIdentity, fair_target, pick_excess, to_release
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,38 @@ def test_fair_targets_cover_every_mailbox_up_to_capacity(
     assert target <= capacity
     assert target * live >= min(active, capacity * live)
     assert target == 0 or (target - 1) * live < active
+
+
+@given(active=st.integers(0, 10**6), live=st.integers(1, 500), capacity=st.integers(1, 10**5))
+def test_shares_by_rank_add_up_to_the_mailboxes(active: int, live: int, capacity: int) -> None:
+    """The shares of ranks 0..live-1 are floor or ceil of active / live, oldest first, and add
+    up to every mailbox unless capacity runs out: so a join or leave moves only what it must."""
+    shares = [fair_target(active, live, capacity, rank) for rank in range(live)]
+    assert sum(shares) == min(active, live * capacity)
+    assert shares == sorted(shares, reverse=True)
+    assert max(shares) - min(shares) <= 1
+
+
+@pytest.mark.parametrize(
+    ("compared_ms", "gap_ms"),
+    [
+        (0, 5000),  # nothing to compare: every heartbeat
+        (50, 5000),  # within the free allowance (round trips on a busy machine)
+        (150, 5000),  # 100 ms beyond it is 2% of 4.9 s: still under the heartbeat
+        (1050, 49_000),  # a second beyond it: 49 s between syncs, 2% of the time
+        (3250, 156_800),
+    ],
+)
+def test_sync_interval_keeps_the_comparison_to_its_duty(compared_ms: int, gap_ms: int) -> None:
+    """The next sync waits at least a heartbeat, and long enough that comparing (beyond the
+    free 50 ms) takes at most 2% of the time."""
+    assert SyncPolicy(min_interval_ms=5000).gap_ms(compared_ms) == gap_ms
+
+
+def test_to_release_gives_retired_leases_and_the_excess_never_a_busy_one() -> None:
+    """After a heartbeat: every retired lease not busy, then the excess from the rest."""
+    tick = Tick(owned={m: 1 for m in range(1, 11)}, retired=frozenset({2, 3}), excess=2)
+    assert to_release(tick, busy={3, 10}) == [2, 8, 9]
 
 
 @given(

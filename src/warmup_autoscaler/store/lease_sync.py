@@ -5,9 +5,10 @@ NOTIFY fits an arbitrary query): the sync compares it with the lease table, two 
 cost grows with the mailboxes. So it runs off the heartbeat, by the leader only, when
 `autoscaler_fleet.sync_due_at` has passed (a conditional UPDATE, so two leaders never both
 start), and it then schedules the next one `SyncPolicy.gap_ms(compared)` later: at least the
-heartbeat, and long enough that the comparison keeps at most `duty` of the time (2%: comparing
-a million mailboxes in 1 s means a sync about every 50 s). Applying the differences is not
-counted: it is proportional to what changed. They are read first (no lock held, even on SQLite)
+heartbeat, and long enough that the comparison, beyond a first `free_ms` that small fleets
+spend on round trips alone, keeps at most `duty` of the time (2%: comparing a million mailboxes
+in 1 s means a sync about every 50 s). Applying the differences is not counted: it is
+proportional to what changed. They are read first (no lock held, even on SQLite)
 and applied in short transactions of at most CHUNK mailboxes, each re-checking the active query
 for its own ids, so a mailbox that changed meanwhile is left for the next sync rather than
 mis-filed.
@@ -26,7 +27,7 @@ from warmup_autoscaler.store.database import Database, guarded
 from warmup_autoscaler.store.leases import ACTIVE_QUERY_HINT, CHUNK, chunks
 from warmup_autoscaler.store.worker_schema import worker_sql
 
-__all__ = ["EVERY_HEARTBEAT", "LeaseSync", "SyncPolicy", "SyncResult"]
+__all__ = ["LeaseSync", "SyncPolicy", "SyncResult"]
 
 SYNC_HOLD_MS = 60_000  # a sync that started but never finished (its worker died) blocks no longer
 ANALYZE_SHARE = 0.1  # on PostgreSQL, a sync that changed this share of the rows refreshes the
@@ -79,13 +80,12 @@ class SyncPolicy:
     """When the next sync is due after one whose comparison took `compared_ms`."""
 
     min_interval_ms: int = 0
-    duty: float = 0.02  # the most of the time the comparison may take
+    duty: float = 0.02  # the most of the time the comparison may take, beyond `free_ms`
+    free_ms: int = 50  # as long as round trips take on a busy machine, whatever the size
 
     def gap_ms(self, compared_ms: int) -> int:
-        return max(self.min_interval_ms, round(compared_ms * (1 - self.duty) / self.duty))
-
-
-EVERY_HEARTBEAT = SyncPolicy(duty=1.0)  # for tests driving workers heartbeat by heartbeat
+        costly = max(compared_ms - self.free_ms, 0)
+        return max(self.min_interval_ms, round(costly * (1 - self.duty) / self.duty))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,12 +132,12 @@ class LeaseSync:
         inserted = self._apply("insert", new, stop)
         retired = self._apply("retire", gone, stop)
         restored = self._apply("restore", back, stop)
-        deleted = 0
+        deleted, size = 0, CHUNK[self.db.dialect_name]
         while not stop():
             with self._write("deleting the leases of inactive mailboxes") as conn:
-                purged = conn.execute(self._sql["purge"], {"n": CHUNK}).rowcount
+                purged = conn.execute(self._sql["purge"], {"n": size}).rowcount
             deleted += purged
-            if purged < CHUNK:
+            if purged < size:
                 break
         counting = time.monotonic()
         with self._read("counting the leases") as conn:
@@ -165,7 +165,7 @@ class LeaseSync:
 
     def _apply(self, step: str, ids: Collection[int], stop: Callable[[], bool]) -> int:
         done = 0
-        for chunk in chunks(ids):
+        for chunk in chunks(ids, self.db.dialect_name):
             if stop():
                 break
             with self._write(f"syncing the leases ({step})") as conn:

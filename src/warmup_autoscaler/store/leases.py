@@ -49,7 +49,7 @@ from warmup_autoscaler.store.worker_schema import leases, worker_sql, workers
 
 __all__ = ["ACTIVE_QUERY_HINT", "CHUNK", "LeaseStore", "chunks", "lease_fence_sql"]
 
-CHUNK = 500  # ids per statement, well under SQLite's bound-variable limit
+CHUNK = {"sqlite": 500, "postgresql": 5000}  # ids per statement, under each bind limit
 ACTIVE_QUERY_HINT = "check DATABASE_URL and AUTO_SCALER_ACTIVE_MAILBOXES_QUERY"
 
 FENCE = """EXISTS (
@@ -97,10 +97,10 @@ def lease_fence_sql(dialect: str) -> str:
     return FENCE.format(leases=leases.name, workers=workers.name, now=now_ms_sql(dialect))
 
 
-def chunks(ids: Collection[int]) -> Iterator[list[int]]:
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), CHUNK):
-        yield ordered[i : i + CHUNK]
+def chunks(ids: Collection[int], dialect: str) -> Iterator[list[int]]:
+    ordered, size = sorted(ids), CHUNK[dialect]
+    for i in range(0, len(ordered), size):
+        yield ordered[i : i + size]
 
 
 class LeaseStore:
@@ -134,7 +134,7 @@ class LeaseStore:
         """Give up these leases at once, so another worker can claim them without waiting."""
         done = 0
         with self._write("releasing leases") as conn:
-            for ids in chunks(mailbox_ids):
+            for ids in chunks(mailbox_ids, self.db.dialect_name):
                 params = {"worker_id": worker_id, "ids": ids}
                 done += conn.execute(self._sql["release"], params).rowcount
             self._count(conn, worker_id, -done)

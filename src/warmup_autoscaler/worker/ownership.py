@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from warmup_autoscaler.errors import StoreError
@@ -62,7 +62,6 @@ class Tick:
     excess: int = 0  # owned (not retired) beyond target: the caller should release this many
     retired: frozenset[int] = frozenset()  # owned, mailbox inactive: the caller should release
     sync_due: bool = False  # this worker leads and the lease sync is due: call `sync()`
-    synced: SyncResult | None = None  # set when this heartbeat ran the lease sync
     pruned: int = 0  # expired registrations deleted by this heartbeat
     lost: int = 0  # leases dropped because this worker's own registration had expired
 
@@ -103,16 +102,16 @@ class LeaseKeeper:
         self._members: Membership | None = None
         self._recheck = False  # a claim or release failed halfway: re-read what is held
 
-    def heartbeat(self, *, draining: bool = False, sync: bool = False) -> Tick:
+    def heartbeat(self, *, draining: bool = False) -> Tick:
         """Renew (or make) the registration, follow membership changes, and claim up to the
-        share unless draining. With `sync`, a leader whose lease sync is due runs it first, under
-        the lock (as `step()` does); otherwise `Tick.sync_due` says to call `sync()`."""
+        share unless draining. The caller then releases `to_release(tick)` and, when
+        `tick.sync_due`, runs `sync()` (off the heartbeat: it can take seconds)."""
         with self._lock:
             if self._closed:
                 return Tick(owned={})
-            return self._heartbeat(DRAINING if draining else ACTIVE, sync)
+            return self._heartbeat(DRAINING if draining else ACTIVE)
 
-    def _heartbeat(self, state: str, sync: bool) -> Tick:
+    def _heartbeat(self, state: str) -> Tick:
         me = self.me.id
         if self._state is not None and state != self._state:
             self.registry.set_state(self.me, state)
@@ -142,19 +141,16 @@ class LeaseKeeper:
             if pruned:
                 self._members = self.registry.membership(self.me, self._started_at)
         members = self._members
-        sync_due = state == ACTIVE and members.leader == me and beat.sync_due
-        synced = self.syncer.run(stop=lambda: self._closed) if sync and sync_due else None
-        mailboxes = beat.mailboxes if synced is None else synced.mailboxes
         if self._recheck:
             self._owned = self.leases.held(me)
             self._recheck = False
-        retired = self.leases.retired(me) if beat.holds_retired or synced else set()
+        retired = self.leases.retired(me) if beat.holds_retired else set()
         if not retired <= self._owned.keys():
             self._recheck = True  # held but unknown here: a lost reply; re-read next time
             retired &= self._owned.keys()
         target = 0
         if state == ACTIVE:
-            target = fair_target(mailboxes, members.live, self.capacity, members.rank)
+            target = fair_target(beat.mailboxes, members.live, self.capacity, members.rank)
         claimed: dict[int, int] = {}
         if len(self._owned) - len(retired) < target:
             claimed = self._guard(self.leases.claim, me, target - len(self._owned) + len(retired))
@@ -163,12 +159,11 @@ class LeaseKeeper:
             owned=dict(self._owned),
             claimed=claimed,
             live_workers=members.live,
-            active_mailboxes=mailboxes,
+            active_mailboxes=beat.mailboxes,
             target=target,
             excess=max(len(self._owned) - len(retired) - target, 0),
             retired=frozenset(retired),
-            sync_due=sync_due and synced is None,
-            synced=synced,
+            sync_due=state == ACTIVE and members.leader == me and beat.sync_due,
             pruned=pruned,
             lost=lost,
         )
@@ -191,22 +186,6 @@ class LeaseKeeper:
             if self._closed:
                 return None
         return self.syncer.run(stop=lambda: self._closed)
-
-    def step(self, busy: Collection[int] = ()) -> Tick:
-        """`heartbeat(sync=True)`, then release what it says to (none of `busy`); returns what
-        is held after."""
-        tick = self.heartbeat(sync=True)
-        shed = to_release(tick, busy)
-        self.release(shed)
-        gone = set(shed)
-        owned = {m: e for m, e in tick.owned.items() if m not in gone}
-        retired = tick.retired - gone
-        return replace(
-            tick,
-            owned=owned,
-            retired=retired,
-            excess=max(len(owned) - len(retired) - tick.target, 0),
-        )
 
     def start_cycle(self, mailbox_id: int, epoch: int) -> tuple[int, dict[str, Any]] | None:
         """(database time, mailbox row) if a cycle may start now (`LeaseStore.start_cycle`)."""

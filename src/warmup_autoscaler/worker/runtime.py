@@ -124,6 +124,7 @@ class Worker:
         self._draining = False
         self._valid_until = 0.0  # monotonic s until which our leases surely have not expired
         self._syncing: asyncio.Task[None] | None = None
+        self._beat_now = asyncio.Event()  # a sync changed the leases: beat without waiting
         self.registered = asyncio.Event()
 
     @property
@@ -169,7 +170,9 @@ class Worker:
         while True:
             await self._beat()
             next_at = max(next_at + period, time.monotonic())
-            await asyncio.sleep(next_at - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), next_at - time.monotonic())
+            self._beat_now.clear()
 
     async def _beat(self) -> None:
         began = time.monotonic()
@@ -215,6 +218,7 @@ class Worker:
             return
         if synced is not None and (synced.inserted or synced.retired or synced.restored):
             log.info("leases_synced", worker=self.me.name, **vars(synced))
+            self._beat_now.set()  # claim its share of the new total now, not a heartbeat later
 
     def _apply(self, tick: Tick) -> None:
         """Adopt the heartbeat's view: drop lost leases, schedule new ones at a random offset."""
