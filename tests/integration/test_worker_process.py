@@ -38,6 +38,10 @@ T = TypeVar("T")
 HEARTBEAT_MS = 250
 TTL_MS = 2000
 POLL_S = 0.02
+# Cycles that keep each mailbox busy 60% of a 1 s cycle interval: a stopped worker almost surely
+# has some in flight, and a heartbeat (every 250 ms) still falls between two cycles of each
+# mailbox, when it can be shed (a mailbox is never shed in the middle of a cycle).
+BUSY_JOB_S = "0.6"
 SLOW_JOB = textwrap.dedent(
     """
     import asyncio, os
@@ -85,7 +89,7 @@ class Workers:
         )
         env.update(
             {
-                k if k == "SLOW_JOB_S" else f"AUTO_SCALER_{k.upper()}": str(v)
+                k.upper() if k == "slow_job_s" else f"AUTO_SCALER_{k.upper()}": str(v)
                 for k, v in settings.items()
             }
         )
@@ -252,7 +256,7 @@ def test_sigkill_loses_the_mailboxes_when_the_leases_expire(workers: Workers) ->
 def test_a_paused_worker_cannot_record_under_its_stale_epoch(workers: Workers) -> None:
     """SIGSTOP past the TTL, the other worker takes over; after SIGCONT the paused worker's
     in-flight cycles are fenced (not recorded), no cycles overlap, and it rejoins the fleet."""
-    job = {"worker_job": "slowjob:run", "slow_job_s": "0.9"}
+    job = {"worker_job": "slowjob:run", "slow_job_s": BUSY_JOB_S}
     proc_a = workers.start("a", **job)
     workers.start("b", **job)
     a, b = workers.worker_id("a"), workers.worker_id("b")
@@ -306,7 +310,7 @@ def test_sqlite_a_worker_paused_inside_a_write_holds_off_the_others(
     create_demo_tables(db)
     set_active_count(db, 20)
     fleet = Workers(db, sqlite_url, tmp_path)
-    job = {"worker_job": "slowjob:run", "slow_job_s": "0.9", "query_timeout_ms": "300"}
+    job = {"worker_job": "slowjob:run", "slow_job_s": BUSY_JOB_S, "query_timeout_ms": "300"}
     try:
         proc_a = fleet.start("a", **job)
         fleet.start("b", **job)
