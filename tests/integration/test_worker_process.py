@@ -355,7 +355,8 @@ def test_sqlite_a_worker_paused_inside_a_write_holds_off_the_others(
 
 
 def test_mailboxes_added_and_deactivated_while_running(workers: Workers) -> None:
-    """New active mailboxes are claimed and deactivated ones released while the workers run."""
+    """New active mailboxes are claimed and deactivated ones released while the workers run; no
+    cycle starts on a deactivated mailbox, even before its lease is released."""
     workers.start("a")
     workers.start("b")
     a, b = workers.worker_id("a"), workers.worker_id("b")
@@ -367,6 +368,7 @@ def test_mailboxes_added_and_deactivated_while_running(workers: Workers) -> None
         "all 30 mailboxes to be owned",
     )
     set_active_count(workers.db, 12)
+    deactivated_at = workers.scalar("SELECT {now}")
     poll(
         lambda: sorted(m for m, w in workers.owners().items() if w) == list(range(1, 13)),
         10,
@@ -377,6 +379,11 @@ def test_mailboxes_added_and_deactivated_while_running(workers: Workers) -> None
         10,
         "a and b to own 6 each",
     )
+    started = workers.scalar(
+        "SELECT count(*) FROM warmup_cycles WHERE mailbox_id > 12 AND started_at > :t",
+        t=deactivated_at,
+    )
+    assert started == 0, "a cycle started on a deactivated mailbox"
 
 
 def test_a_database_outage_does_not_stop_the_worker(
