@@ -19,8 +19,8 @@ from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.history import HistoryStore, SampleRecord
 from warmup_autoscaler.store.lead_times import KEEP_LEAD_TIMES, LeadTime, LeadTimeStore
 from warmup_autoscaler.store.migrate import upgrade
+from warmup_autoscaler.store.registry import ACTIVE, Registry, WorkerIdentity
 from warmup_autoscaler.store.workers import count_live_workers
-from warmup_autoscaler.worker.registry import ACTIVE, Registry, WorkerIdentity
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TTL_MS = 30_000
@@ -87,14 +87,14 @@ def test_a_scale_up_is_timed_until_the_registry_shows_its_workers(migrated, monk
     monkeypatch.setattr(foresight, "POLL_S", 0.0)
     registry = Registry(migrated, lease_ttl_ms=TTL_MS)
     for i in range(2):
-        registry.beat(WorkerIdentity.create(name=f"w{i}"), ACTIVE)
+        registry.join(WorkerIdentity.create(name=f"w{i}"), ACTIVE)
     clock, polls = Clock(), []
 
     def live() -> int:
         polls.append(clock.now)
         clock.now += timedelta(seconds=7)
         if len(polls) == 3:
-            registry.beat(WorkerIdentity.create(name="w2"), ACTIVE)
+            registry.join(WorkerIdentity.create(name="w2"), ACTIVE)
         return count_live_workers(migrated, TTL_MS)
 
     history = HistoryStore(migrated)

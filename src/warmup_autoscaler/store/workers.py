@@ -8,7 +8,6 @@ registrations and the fleet row only, never the leases. All times are the databa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import TextClause
 
