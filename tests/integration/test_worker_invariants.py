@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tests.support.keepers import EVERY_HEARTBEAT
-from warmup_autoscaler.store.database import Database, now_ms_sql
+from tests.support.keepers import EVERY_HEARTBEAT, lease_rows
+from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
 from warmup_autoscaler.store.leases import lease_fence_sql
 from warmup_autoscaler.store.migrate import upgrade
@@ -96,14 +96,8 @@ class Sim:
 
     def check(self) -> None:
         """The invariants that hold after every step."""
-        now = now_ms_sql(self.db.dialect_name)
+        rows = lease_rows(self.db)
         with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    f"SELECT l.mailbox_id, l.worker_id, l.epoch, w.expires_at > {now} "
-                    f"FROM {leases.name} AS l LEFT JOIN {workers.name} AS w ON w.id = l.worker_id"
-                )
-            ).all()
             owned = {
                 str(w): int(n)
                 for w, n in conn.execute(text(f"SELECT id, owned FROM {workers.name}"))
@@ -114,7 +108,7 @@ class Sim:
                     params = {"mailbox_id": mailbox, "worker_id": worker, "epoch": epoch}
                     if conn.execute(self._fence, params).scalar_one():
                         passing[mailbox] += 1
-        valid = {int(m): (w, int(e)) for m, w, e, alive in rows if w is not None and alive}
+        valid = {m: (w, e) for m, w, e, alive in rows if w is not None and alive}
         # 1. Fencing: at most one worker can write for a mailbox, and only its valid owner.
         assert all(n == 1 for n in passing.values()), passing
         assert set(passing) <= set(valid)
@@ -125,12 +119,12 @@ class Sim:
             held = {m: e for m, (w, e) in valid.items() if w == worker}
             assert view == held, f"{worker}: view {sorted(view)} != held {sorted(held)}"
         # 3. The registration's count of leases is exact.
-        for worker, count in Counter(str(w) for _, w, _, _ in rows if w is not None).items():
+        for worker, count in Counter(w for _, w, _, _ in rows if w is not None).items():
             assert owned.get(worker) == count, (worker, owned.get(worker), count)
         # 4. Epochs never go back, even across a row deleted and made again.
         for mailbox, _, epoch, _ in rows:
-            assert int(epoch) >= self.epochs.get(int(mailbox), 0)
-            self.epochs[int(mailbox)] = int(epoch)
+            assert epoch >= self.epochs.get(mailbox, 0)
+            self.epochs[mailbox] = epoch
 
     def settle(self) -> None:
         """Every worker left steps, four rounds; then the fleet is complete and balanced."""

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tests.support.keepers import EVERY_HEARTBEAT, step
-from warmup_autoscaler.store.database import Database, now_ms_sql
+from tests.support.keepers import EVERY_HEARTBEAT, lease_rows, step
+from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, set_active_count
 from warmup_autoscaler.store.migrate import upgrade
 from warmup_autoscaler.store.worker_schema import leases, warmup_cycles, workers
@@ -77,16 +77,7 @@ class Fleet:
 
     def leases(self) -> dict[int, tuple[str | None, int]]:
         """{mailbox: (worker or None when expired/unowned, epoch)}."""
-        now = now_ms_sql(self.db.dialect_name)
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    f"SELECT l.mailbox_id, CASE WHEN w.expires_at > {now} THEN l.worker_id END, "
-                    f"l.epoch FROM {leases.name} AS l LEFT JOIN {workers.name} AS w "
-                    "ON w.id = l.worker_id"
-                )
-            ).all()
-        return {int(m): (w, int(e)) for m, w, e in rows}
+        return {m: (w if valid else None, e) for m, w, e, valid in lease_rows(self.db)}
 
     def counts(self) -> dict[str, int]:
         counted = {k.me.id: 0 for k in self.keepers}

@@ -25,7 +25,14 @@ from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.lease_sync import LeaseSync, SyncPolicy, SyncResult
 from warmup_autoscaler.store.leases import LeaseStore
-from warmup_autoscaler.store.registry import ACTIVE, DRAINING, Membership, Registry, WorkerIdentity
+from warmup_autoscaler.store.registry import (
+    ACTIVE,
+    DRAINING,
+    Beat,
+    Membership,
+    Registry,
+    WorkerIdentity,
+)
 
 __all__ = ["LeaseKeeper", "Tick", "fair_target", "pick_excess", "to_release"]
 
@@ -113,34 +120,8 @@ class LeaseKeeper:
 
     def _heartbeat(self, state: str) -> Tick:
         me = self.me.id
-        if self._state is not None and state != self._state:
-            self.registry.set_state(self.me, state)
-            self._state = state
-        lost = 0
-        beat = None
-        if self._state is not None:
-            leader = self._members.leader if self._members else None
-            beat = self.registry.beat(self.me, state=state, leader=leader)
-        if beat is None:
-            lost = len(self._owned)
-            self._owned.clear()
-            self._members, self._recheck = None, False
-            self._started_at = self.registry.join(self.me, state)
-            self._state = state
-            beat = self.registry.beat(self.me, state=state, leader=None)
-            if beat is None:
-                raise StoreError(
-                    "the worker's registration expired as soon as it was made; "
-                    "raise AUTO_SCALER_WORKER_LEASE_TTL_MS"
-                )
-        if self._members is None or self._members.version != beat.members:
-            self._members = self.registry.membership(self.me, self._started_at)
-        pruned = 0
-        if self._members.leader in (None, me) or not beat.leader_alive:
-            pruned = self.registry.prune()
-            if pruned:
-                self._members = self.registry.membership(self.me, self._started_at)
-        members = self._members
+        beat, lost = self._renew(state)
+        members, pruned = self._follow(beat)
         if self._recheck:
             self._owned = self.leases.held(me)
             self._recheck = False
@@ -167,6 +148,42 @@ class LeaseKeeper:
             pruned=pruned,
             lost=lost,
         )
+
+    def _renew(self, state: str) -> tuple[Beat, int]:
+        """Renew the registration in `state`; if it had expired (or never was), join anew,
+        dropping everything held. Returns the beat and how many leases were dropped."""
+        if self._state is not None and state != self._state:
+            self.registry.set_state(self.me, state)
+            self._state = state
+        if self._state is not None:
+            leader = self._members.leader if self._members else None
+            beat = self.registry.beat(self.me, state=state, leader=leader)
+            if beat is not None:
+                return beat, 0
+        lost = len(self._owned)
+        self._owned.clear()
+        self._members, self._recheck = None, False
+        self._started_at = self.registry.join(self.me, state)
+        self._state = state
+        beat = self.registry.beat(self.me, state=state, leader=None)
+        if beat is None:
+            raise StoreError(
+                "the worker's registration expired as soon as it was made; "
+                "raise AUTO_SCALER_WORKER_LEASE_TTL_MS"
+            )
+        return beat, lost
+
+    def _follow(self, beat: Beat) -> tuple[Membership, int]:
+        """The membership as of `beat`, re-read only if it changed; the leader (or anyone, when
+        the leader has expired) prunes expired registrations. Returns it and how many pruned."""
+        if self._members is None or self._members.version != beat.members:
+            self._members = self.registry.membership(self.me, self._started_at)
+        pruned = 0
+        if self._members.leader in (None, self.me.id) or not beat.leader_alive:
+            pruned = self.registry.prune()
+            if pruned:
+                self._members = self.registry.membership(self.me, self._started_at)
+        return self._members, pruned
 
     def release(self, mailbox_ids: Collection[int]) -> int:
         """Release these leases now (epochs unchanged; the next claim bumps them)."""
