@@ -18,13 +18,15 @@ from tests.support.settings import make_settings
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.demo import create_demo_tables, seed_mailboxes, set_active_count
+from warmup_autoscaler.store.lease_sync import LeaseSync, SyncPolicy
+from warmup_autoscaler.store.leases import LeaseStore
 from warmup_autoscaler.store.migrate import upgrade
+from warmup_autoscaler.store.registry import ACTIVE, Registry, WorkerIdentity
 from warmup_autoscaler.warmup.accounts import parse_account
 from warmup_autoscaler.warmup.job import WarmupJob, warmup_job
 from warmup_autoscaler.warmup.secrets import SecretBox, generate_key
 from warmup_autoscaler.warmup.store import AccountStore
 from warmup_autoscaler.worker.jobs import Cycle, JobContext
-from warmup_autoscaler.worker.leases import LeaseStore
 
 __all__ = ["Pool", "make_pool"]
 
@@ -56,14 +58,17 @@ class Pool:
         return job
 
     def lease_all(self, worker_id: str | None = None) -> dict[int, int]:
-        """Give every pool mailbox to `worker_id` (default: this pool's), new epochs."""
+        """Give every pool mailbox to `worker_id` (default: this pool's), registered afresh for
+        an hour (a lease is valid while its holder's registration is), under new epochs."""
         who = worker_id or self.worker_id
-        leases = LeaseStore(self.db, active_query="SELECT * FROM mailboxes WHERE status = 'active'",
-                            lease_ttl_ms=3_600_000)  # fmt: skip
-        leases.sync()
+        active = "SELECT * FROM mailboxes WHERE status = 'active'"
+        Registry(self.db, lease_ttl_ms=3_600_000).join(
+            WorkerIdentity(id=who, name=who[:8], host="test", pid=0), ACTIVE
+        )
+        LeaseSync(self.db, active_query=active, policy=SyncPolicy(duty=1.0)).run()
         with self.db.begin_write() as conn:
-            conn.execute(text("UPDATE autoscaler_leases SET worker_id = NULL, expires_at = 0"))
-        self.epochs = leases.claim(who, len(self.emails) + 10)
+            conn.execute(text("UPDATE autoscaler_leases SET worker_id = NULL"))
+        self.epochs = LeaseStore(self.db, active_query=active).claim(who, len(self.emails) + 10)
         return self.epochs
 
     def run(self, job: WarmupJob, mailbox_id: int, *, worker_id: str | None = None) -> Cycle:
@@ -71,8 +76,7 @@ class Pool:
         results: list[bool] = []
 
         async def writer(cycle: Cycle, outcome: str, detail: str | None) -> bool:
-            leases = LeaseStore(self.db, active_query="SELECT * FROM mailboxes",
-                                lease_ttl_ms=3_600_000)  # fmt: skip
+            leases = LeaseStore(self.db, active_query="SELECT * FROM mailboxes")
             done = leases.record_cycle(
                 worker_id=cycle.worker_id, mailbox_id=cycle.mailbox_id, epoch=cycle.epoch,
                 started_at_ms=cycle.started_at_ms, outcome=outcome, detail=detail,
