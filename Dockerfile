@@ -75,8 +75,19 @@ COPY src /build/project/src
 RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /build/dist /build/project \
  && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --prefix /opt/app /build/dist/*.whl
 
-# --- what both images share: the user and the environment ---------------------------------------
-FROM ${BASE_IMAGE} AS runtime
+# --- the base both images run on, without what only building needs ------------------------------
+# Deleting files in a later layer would not make an image smaller, so the pruned base is copied
+# whole into a fresh root: glibc's iconv modules (Python has its own codecs), ensurepip's wheels
+# (the images run no `python -m venv`), and the standard library's pydoc data, lib2to3 and tests.
+FROM ${BASE_IMAGE} AS slim-base
+RUN rm -rf /usr/lib/*-linux-gnu/gconv /usr/share/python-wheels \
+      /usr/lib/python3*/pydoc_data /usr/lib/python3*/lib2to3 /usr/lib/python3*/test
+
+# --- what both images share: the slim base, the user and the environment ---------------------------
+FROM scratch AS runtime
+COPY --from=slim-base / /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8
 RUN (getent group warmup || groupadd --system --gid 10001 warmup) \
  && (getent passwd warmup || useradd --system --uid 10001 --gid warmup --home-dir /app \
       --no-create-home --shell /usr/sbin/nologin warmup) \
