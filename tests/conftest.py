@@ -5,6 +5,10 @@ directory and a free port on 127.0.0.1; as root, initdb and pg_ctl run as the `p
 because they refuse to run as root. Without the binaries the PostgreSQL tests are skipped, or fail
 when CI=true. Any test using `pg_server` gets the `postgres` marker, so `-m "not postgres"` runs
 the rest without a server.
+
+Every test is hermetic (`hermetic`, autouse): no AUTO_SCALER_* or DATABASE_URL variable of the
+shell that runs pytest reaches it, and it runs in an empty folder of its own, so the checkout's
+`.env` (which the README tells users to create) is never read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from sqlalchemy.pool import NullPool
 
 from tests.support.postgres import PgServer, _find_bindir
 from warmup_autoscaler.store.database import Database
+
+SETTINGS_VARIABLES = ("AUTO_SCALER_", "DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No settings from the caller's environment, and an empty working directory (no `.env`)."""
+    for name in list(os.environ):
+        if name.startswith(SETTINGS_VARIABLES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

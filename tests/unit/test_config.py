@@ -11,14 +11,8 @@ CMD = {"AUTO_SCALER_LOCAL_WORKER_COMMAND": "sleep 1000"}
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    """Each test starts with no AUTO_SCALER_* variables and an empty working directory."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("AUTO_SCALER_") or name == "DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def worker_command(monkeypatch):
+    """A local worker command (tests/conftest.py's `hermetic` clears the rest)."""
     for k, v in CMD.items():
         monkeypatch.setenv(k, v)
 
