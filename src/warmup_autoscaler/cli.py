@@ -204,10 +204,11 @@ def history(
         raise typer.BadParameter("must be scale-up, scale-down or no-change", param_hint="--action")
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
+    since, until = _utc(since, "--since"), _utc(until, "--until")
     db = _database()
     try:
         rows = HistoryStore(db).checks(
-            since=_utc(since), until=_utc(until), actions=(action,) if action else (), limit=limit
+            since=since, until=until, actions=(action,) if action else (), limit=limit
         )
     finally:
         db.dispose()
@@ -230,9 +231,14 @@ def history(
         render_history(items)
 
 
-def _utc(t: datetime | None) -> datetime | None:
+def _utc(t: datetime | None, option: str) -> datetime | None:
     """Times given without a zone are taken as UTC, as the journal stores them."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+    from warmup_autoscaler.wire import as_utc
+
+    try:
+        return None if t is None else as_utc(t)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
 @app.command("config")

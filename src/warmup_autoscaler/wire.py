@@ -6,7 +6,7 @@ dryRun, fleet, alerts and leader. Times are ISO 8601 with `Z`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from warmup_autoscaler.status import CheckResult, LeaderView, Status
@@ -15,6 +15,7 @@ from warmup_autoscaler.store.state import CheckRecord
 from warmup_autoscaler.store.workers import FleetSnapshot
 
 __all__ = [
+    "as_utc",
     "check_json",
     "decision_json",
     "fleet_json",
@@ -24,9 +25,22 @@ __all__ = [
     "status_json",
 ]
 
+UTC_RANGE = "a time between 0001-01-01 and 9999-12-31 in UTC"
+
 
 def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def as_utc(t: datetime) -> datetime:
+    """`t` in UTC (a time without a zone is taken as UTC, as the journal stores times); raises
+    ValueError for a time that has no UTC equivalent (0001-01-01T00:00:00+14:00)."""
+    if t.tzinfo is None:
+        return t.replace(tzinfo=UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"must be {UTC_RANGE}") from exc
 
 
 def status_json(status: Status, now: datetime) -> dict[str, Any]:

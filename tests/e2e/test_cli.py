@@ -171,3 +171,5 @@ def test_history_command_table_json_csv(tmp_path, base_env, database_url):
     assert table.returncode == 0 and "scale-up" in table.stdout and "1 -> 2" in table.stdout
     bad = cli(tmp_path, env, "history", "--action", "explode")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    far = cli(tmp_path, env, "history", "--since", "0001-01-01T00:00:00+14:00")
+    assert far.returncode == 2 and "must be a time between 0001-01-01 and 9999-12-31" in far.stderr

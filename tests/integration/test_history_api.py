@@ -102,13 +102,60 @@ def test_history_filters_by_action_and_time(setup):
     assert all(i["checkedAt"] >= newest for i in since.json()["items"])
 
 
-def test_history_rejects_bad_parameters(setup):
-    """A bad query parameter is a 422 naming it, not a 500."""
+BAD_PARAMETERS = [
+    (
+        "history?limit=0",
+        "limit",
+        "query parameter 'limit': Input should be greater than or equal to 1",
+    ),
+    (
+        "history?action=explode",
+        "action",
+        "query parameter 'action': Input should be 'scale-up', 'scale-down' or 'no-change'",
+    ),
+    (
+        "samples?window=1y",
+        "window",
+        "query parameter 'window': Input should be '24h', '7d' or '30d'",
+    ),
+    (
+        "history?before=99999999999999999999999",
+        "before",
+        "query parameter 'before': Input should be less than or equal to 9223372036854775807",
+    ),
+    (
+        "history?since=0001-01-01T00:00:00%2B14:00",
+        "since",
+        "query parameter 'since': must be a time between 0001-01-01 and 9999-12-31 in UTC",
+    ),
+    (
+        "history?until=9999-12-31T23:59:59-14:00",
+        "until",
+        "query parameter 'until': must be a time between 0001-01-01 and 9999-12-31 in UTC",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "field", "detail"), BAD_PARAMETERS)
+def test_history_rejects_bad_parameters(setup, query, field, detail):
+    """A bad query parameter is a 422 naming it (not a 500, nor a 503 blaming the database), and
+    the answer does not echo the value."""
     _, get, _ = setup
-    bad = get("/api/auto-scaler/history?limit=0")
-    assert bad.status_code == 422 and "limit" in bad.text
-    assert get("/api/auto-scaler/history?action=explode").status_code == 422
-    assert get("/api/auto-scaler/samples?window=1y").status_code == 422
+    bad = get(f"/api/auto-scaler/{query}")
+    assert bad.status_code == 422
+    assert (bad.json()["detail"], bad.json()["field"]) == (detail, field)
+    assert "9999999999999999" not in bad.json()["detail"] and "explode" not in bad.text
+
+
+def test_history_takes_times_at_the_edges_of_the_range(setup):
+    """The first and last times that have a UTC equivalent are accepted."""
+    _, get, _ = setup
+    for query in (
+        "since=0001-01-01T00:00:00",
+        "until=9999-12-31T23:59:59Z",
+        "before=9223372036854775807",
+    ):
+        assert get(f"/api/auto-scaler/history?{query}").status_code == 200
 
 
 def test_samples_cover_the_window_with_scale_events(setup):

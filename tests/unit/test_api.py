@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -12,7 +13,9 @@ from warmup_autoscaler.api import create_app
 from warmup_autoscaler.errors import CountError
 
 TRIGGER = "/api/auto-scaler/trigger"
-AUTH = {"Authorization": "Bearer s3cret"}
+PAUSE = "/api/auto-scaler/pause"
+TOKEN = "unit-test-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class Client:
@@ -38,7 +41,7 @@ def client_for():
     clients = []
 
     def build(counter=None, platform=None, **env):
-        env.setdefault("admin_token", "s3cret")
+        env.setdefault("admin_token", TOKEN)
         controller = make(
             counter or FakeCounter(850), platform or FakePlatform(1), FakeJournal(), **env
         )
@@ -112,8 +115,8 @@ def test_trigger_answers_the_seed_shape(client_for):
     ("headers", "code", "detail"),
     [
         ({}, 401, "Missing or malformed Authorization header"),
-        ({"Authorization": "s3cret"}, 401, "Missing or malformed Authorization header"),
-        ({"Authorization": "Basic s3cret"}, 401, "Missing or malformed Authorization header"),
+        ({"Authorization": TOKEN}, 401, "Missing or malformed Authorization header"),
+        ({"Authorization": f"Basic {TOKEN}"}, 401, "Missing or malformed Authorization header"),
         ({"Authorization": "Bearer wrong"}, 403, "Invalid admin token"),
     ],
 )
@@ -123,6 +126,7 @@ def test_trigger_auth(client_for, headers, code, detail):
     response = client_for(platform=platform).post(TRIGGER, headers=headers)
     assert response.status_code == code
     assert response.json()["detail"].startswith(detail)
+    assert response.json()["field"] == "Authorization"
     assert platform.calls == []
     if code == 401:
         assert response.headers["www-authenticate"] == "Bearer"
@@ -149,3 +153,123 @@ def test_failed_check_is_a_5xx_with_the_error(client_for):
 def test_healthz(client_for):
     """/healthz answers ok while the process serves."""
     assert client_for().get("/healthz").json()["status"] == "ok"
+
+
+BAD_PAUSE_BODIES = [
+    (b'{"minutes": NaN}', "minutes", "body field 'minutes': Input should be a finite number"),
+    (b'{"minutes": Infinity}', "minutes", "body field 'minutes': Input should be a finite number"),
+    (b'{"minutes": -5}', "minutes", "body field 'minutes': Input should be greater than 0"),
+    (
+        b'{"minutes": "soon"}',
+        "minutes",
+        "body field 'minutes': Input should be a valid number, unable to parse string as a number",
+    ),
+    (
+        b'{"reason": "' + b"x" * 600 + b'"}',
+        "reason",
+        "body field 'reason': String should have at most 500 characters",
+    ),
+    (b'{"minutes": 5', "body", "body: is not valid JSON"),
+    (
+        b"[1, 2]",
+        "body",
+        "body: Input should be a valid dictionary or object to extract fields from",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "detail"), BAD_PAUSE_BODIES)
+def test_bad_pause_body_is_a_422_naming_the_field_without_echoing_it(
+    client_for, body, field, detail
+):
+    """A bad pause body answers 422 {detail, field, errors} naming the field, never the input."""
+    client = client_for()
+    response = client.post(
+        PAUSE, content=body, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    answer = response.json()
+    assert (answer["detail"], answer["field"]) == (detail, field)
+    assert all(set(e) == {"field", "loc", "msg"} for e in answer["errors"])
+    assert b"xxxxxxxxxx" not in response.content and b"soon" not in response.content
+    assert client.get("/api/auto-scaler/status").json()["paused"]["paused"] is False
+
+
+def test_good_pause_body_still_pauses(client_for):
+    """The seed-compatible pause answer is unchanged: success and the pause."""
+    client = client_for()
+    response = client.post(PAUSE, json={"minutes": 30, "reason": "deploy"}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+    assert response.json()["paused"]["reason"] == "deploy"
+
+
+class Asgi:
+    """Calls an ASGI app directly with a request whose body is served in chunks on demand, and
+    records how many body bytes the app asked for."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def post(self, path, headers, chunks):
+        pending = list(chunks)
+        state = {"read": 0, "sent": []}
+
+        async def receive():
+            if not pending:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            chunk = pending.pop(0)
+            state["read"] += len(chunk)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+        async def send(message):
+            state["sent"].append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        asyncio.run(self.app(scope, receive, send))
+        start = next(m for m in state["sent"] if m["type"] == "http.response.start")
+        body = b"".join(
+            m.get("body", b"") for m in state["sent"] if m["type"] == "http.response.body"
+        )
+        return start["status"], json.loads(body), state["read"]
+
+
+HUGE = str(100 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code", "field"),
+    [
+        ({"Content-Length": HUGE}, 401, "Authorization"),
+        ({"Content-Length": HUGE, "Authorization": "Bearer wrong"}, 403, "Authorization"),
+        ({"Content-Length": HUGE, **AUTH}, 413, "body"),
+        ({"Content-Length": "12abc", **AUTH}, 400, "Content-Length"),
+    ],
+)
+def test_admin_routes_answer_before_reading_any_body(client_for, headers, code, field):
+    """Without the token (401/403), or with a declared length over the cap (413), the answer comes
+    from the headers alone: not one byte of the body is read."""
+    app = client_for().client._transport.app
+    status, body, read = Asgi(app).post(PAUSE, headers, [b"x" * 65536] * 4)
+    assert (status, body["field"], read) == (code, field, 0)
+
+
+def test_a_chunked_body_is_cut_off_at_the_cap(client_for):
+    """A body without Content-Length is read only until it passes 8 KB, then answered 413."""
+    app = client_for().client._transport.app
+    status, body, read = Asgi(app).post(PAUSE, AUTH, [b"{" + b" " * 4095] * 100)
+    assert (status, body["detail"]) == (413, "the request body is over 8192 bytes")
+    assert read <= 8192 + 4096

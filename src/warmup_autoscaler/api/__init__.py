@@ -10,14 +10,16 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, status
+from fastapi import Body, Depends, FastAPI, status
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from warmup_autoscaler import __version__
 from warmup_autoscaler.alerts import Alerting
-from warmup_autoscaler.api.auth import admin_dependency
+from warmup_autoscaler.api.auth import admin_check, admin_dependency
+from warmup_autoscaler.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from warmup_autoscaler.api.guard import RequestGuard
 from warmup_autoscaler.api.history import history_router
 from warmup_autoscaler.api.warmup import warmup_router
 from warmup_autoscaler.api.whatif import whatif_router
@@ -33,11 +35,27 @@ __all__ = ["create_app"]
 PREFIX = "/api/auto-scaler"
 DASHBOARD = Path(__file__).parent.parent / "dashboard"
 STATUS_TTL_S = 1.0  # time-dependent status fields (cooldowns left) are at most this stale
+ADMIN_ROUTES = [("POST", f"{PREFIX}/{name}") for name in ("trigger", "pause", "resume")]
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"description": "No bearer token, or a malformed Authorization header"},
+    403: {"description": "A wrong token, or admin endpoints disabled (no token configured)"},
+    409: {"description": "This auto-scaler is a standby: `leader` names the leader"},
+    413: {"description": "A body over 8 KB"},
+}
+STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ADMIN_RESPONSES,
+    503: {"description": "The state cannot be saved: the database is unavailable"},
+}
 
 
 class PauseRequest(BaseModel):
     minutes: float | None = Field(
-        None, gt=0, le=525_600, description="Pause for this long; omit to pause until resumed."
+        None,
+        gt=0,
+        le=525_600,
+        allow_inf_nan=False,
+        description="Pause for this long; omit to pause until resumed.",
     )
     reason: str | None = Field(None, max_length=500)
 
@@ -73,7 +91,10 @@ def create_app(
         version=__version__,
         description="Scales warmup workers to the number of active mailboxes.",
     )
-    admin = Depends(admin_dependency(controller.settings.api.admin_token))
+    install_error_handlers(app)
+    check_admin = admin_check(controller.settings.api.admin_token)
+    app.add_middleware(RequestGuard, admin_routes=ADMIN_ROUTES, check_admin=check_admin)
+    admin = Depends(admin_dependency(check_admin))
 
     status_cache = _StatusCache(controller)
 
@@ -88,9 +109,17 @@ def create_app(
     def not_leader(exc: NotLeaderError) -> JSONResponse:
         """409: a standby names the leader instead of acting."""
         leader = leader_json(controller.status.leader, controller.clock())
-        return JSONResponse({"detail": exc.message, "leader": leader}, status_code=409)
+        body = {"detail": exc.message, "field": None, "leader": leader}
+        return JSONResponse(body, status_code=409)
 
-    @app.post(f"{PREFIX}/trigger", dependencies=[admin])
+    @app.post(
+        f"{PREFIX}/trigger",
+        dependencies=[admin],
+        responses={
+            **ADMIN_RESPONSES,
+            503: {"description": "The check failed (`success: false`, `error` says why)"},
+        },
+    )
     async def trigger() -> JSONResponse:
         """Run a check now (waiting for a running one first) and return its decision; a standby
         answers 409 naming the leader."""
@@ -109,7 +138,9 @@ def create_app(
         code = status.HTTP_200_OK if result.success else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse(body, status_code=code)
 
-    @app.post(f"{PREFIX}/pause", dependencies=[admin], response_model=None)
+    @app.post(
+        f"{PREFIX}/pause", dependencies=[admin], response_model=None, responses=STORE_RESPONSES
+    )
     async def pause(
         request: Annotated[PauseRequest | None, Body()] = None,
     ) -> dict[str, Any] | JSONResponse:
@@ -120,10 +151,12 @@ def create_app(
         except NotLeaderError as exc:
             return not_leader(exc)
         except AutoscalerError as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
+            raise ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
         return {"success": True, "paused": _paused(controller)}
 
-    @app.post(f"{PREFIX}/resume", dependencies=[admin], response_model=None)
+    @app.post(
+        f"{PREFIX}/resume", dependencies=[admin], response_model=None, responses=STORE_RESPONSES
+    )
     async def resume() -> dict[str, Any] | JSONResponse:
         """Execute decisions again."""
         try:
@@ -131,7 +164,7 @@ def create_app(
         except NotLeaderError as exc:
             return not_leader(exc)
         except AutoscalerError as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
+            raise ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from exc
         return {"success": True, "paused": _paused(controller)}
 
     @app.get(f"{PREFIX}/alerts")

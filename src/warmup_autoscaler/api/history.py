@@ -6,32 +6,52 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
+from warmup_autoscaler.api.errors import ERROR_RESPONSES, ApiError
 from warmup_autoscaler.controller import utc_now
 from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.history import HistoryStore
-from warmup_autoscaler.wire import check_json, iso, sample_json
+from warmup_autoscaler.wire import as_utc, check_json, iso, sample_json
 
 __all__ = ["WINDOWS", "history_router"]
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+MAX_ID = 2**63 - 1  # the journal's ids are BIGINTs
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    503: {"description": "The database cannot be read (`detail` says why)"},
+}
 
 
-def _unavailable(exc: StoreError) -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message)
+def _utc(t: datetime) -> datetime:
+    try:
+        return as_utc(t)
+    except ValueError as exc:
+        raise PydanticCustomError("datetime_range", str(exc)) from exc
+
+
+Time = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _unavailable(exc: StoreError) -> ApiError:
+    return ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message)
 
 
 def history_router(history: HistoryStore, prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix)
 
-    @router.get("/history")
+    @router.get("/history", responses=RESPONSES)
     async def get_history(
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Time | None = None,
+        until: Time | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         action: Literal["scale-up", "scale-down", "no-change"] | None = None,
-        before: Annotated[int | None, Query(ge=1, description="page: the last id seen")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=MAX_ID, description="page: the last id seen")
+        ] = None,
     ) -> dict[str, Any]:
         """Journaled decisions, newest first; pass `nextBefore` as `before` for the next page."""
         try:
@@ -48,7 +68,7 @@ def history_router(history: HistoryStore, prefix: str) -> APIRouter:
         next_before = items[-1].id if len(items) == limit else None
         return {"items": [check_json(c) for c in items], "nextBefore": next_before}
 
-    @router.get("/samples")
+    @router.get("/samples", responses=RESPONSES)
     async def get_samples(window: Literal["24h", "7d", "30d"] = "24h") -> dict[str, Any]:
         """Mailboxes, workers and capacity over the window (at most ~500 points), with scale events."""
         until = utc_now()
