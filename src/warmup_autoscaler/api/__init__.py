@@ -43,6 +43,9 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "This auto-scaler is a standby: `leader` names the leader"},
     413: {"description": "A body over 8 KB"},
 }
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A body that cannot be decoded (not UTF-8)"},
+}
 STORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ADMIN_RESPONSES,
     503: {"description": "The state cannot be saved: the database is unavailable"},
@@ -139,7 +142,10 @@ def create_app(
         return JSONResponse(body, status_code=code)
 
     @app.post(
-        f"{PREFIX}/pause", dependencies=[admin], response_model=None, responses=STORE_RESPONSES
+        f"{PREFIX}/pause",
+        dependencies=[admin],
+        response_model=None,
+        responses={**STORE_RESPONSES, **BODY_RESPONSES},
     )
     async def pause(
         request: Annotated[PauseRequest | None, Body()] = None,

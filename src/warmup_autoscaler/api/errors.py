@@ -71,11 +71,11 @@ def error_response(
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    field = getattr(exc, "field", None)
+    if field is None and exc.status_code == 400:
+        field = "body"  # FastAPI's own 400: a body it cannot decode (e.g. not UTF-8)
     return error_response(
-        exc.status_code,
-        str(exc.detail),
-        field=getattr(exc, "field", None),
-        headers=getattr(exc, "headers", None),
+        exc.status_code, str(exc.detail), field=field, headers=getattr(exc, "headers", None)
     )
 
 
