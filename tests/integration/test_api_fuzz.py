@@ -45,6 +45,7 @@ WITH_INPUT = {
     "POST /api/auto-scaler/pause",
     "GET /api/auto-scaler/history",
     "GET /api/auto-scaler/samples",
+    "GET /api/auto-scaler/whatif",
 }
 MIN_CASES_WITH_INPUT = 10
 CASES: Counter[str] = Counter()
@@ -57,6 +58,7 @@ OPERATIONS = [
     ("GET", f"{P}/alerts"),
     ("GET", f"{P}/history"),
     ("GET", f"{P}/samples"),
+    ("GET", f"{P}/whatif"),
     ("GET", "/healthz"),
 ]
 

@@ -129,6 +129,11 @@ BAD_PARAMETERS = [
         "query parameter 'since': must be a time between 0001-01-01 and 9999-12-31 in UTC",
     ),
     (
+        "history?until=-885",
+        "until",
+        "query parameter 'until': must be an ISO 8601 time, e.g. 2026-05-01T00:00:00Z",
+    ),
+    (
         "history?until=9999-12-31T23:59:59-14:00",
         "until",
         "query parameter 'until': must be a time between 0001-01-01 and 9999-12-31 in UTC",

@@ -58,6 +58,7 @@ class PauseRequest(BaseModel):
         gt=0,
         le=525_600,
         allow_inf_nan=False,
+        strict=True,  # a number: not true (1), not "30"
         description="Pause for this long; omit to pause until resumed.",
     )
     reason: str | None = Field(None, max_length=500)

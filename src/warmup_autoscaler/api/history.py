@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from warmup_autoscaler.api.errors import ERROR_RESPONSES, ApiError
@@ -26,6 +26,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text: pydantic would also take a number as seconds since 1970."""
+    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise PydanticCustomError(
+            "datetime_iso", "must be an ISO 8601 time, e.g. 2026-05-01T00:00:00Z"
+        )
+    return value
+
+
 def _utc(t: datetime) -> datetime:
     try:
         return as_utc(t)
@@ -33,7 +42,7 @@ def _utc(t: datetime) -> datetime:
         raise PydanticCustomError("datetime_range", str(exc)) from exc
 
 
-Time = Annotated[datetime, AfterValidator(_utc)]
+Time = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 
 
 def _unavailable(exc: StoreError) -> ApiError:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 
-from warmup_autoscaler.api.history import WINDOWS
+from warmup_autoscaler.api.history import RESPONSES, WINDOWS
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.controller import utc_now
 from warmup_autoscaler.errors import SeriesError, StoreError
@@ -94,7 +94,7 @@ def whatif(history: HistoryStore, settings: Settings, window: str, name: str) ->
 def whatif_router(history: HistoryStore, settings: Settings, prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix)
 
-    @router.get("/whatif")
+    @router.get("/whatif", responses=RESPONSES)
     async def get_whatif(
         window: Literal["24h", "7d", "30d"] = "24h", profile: ProfileName = "current"
     ) -> dict[str, Any]:
