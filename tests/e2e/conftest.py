@@ -136,7 +136,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         AUTO_SCALER_LOCAL_WORKER_COMMAND=f"{sys.executable} {worker}",
         AUTO_SCALER_LOCAL_STOP_GRACE_MS="5000",
         AUTO_SCALER_LOG_FORMAT="json",
-        AUTO_SCALER_ADMIN_TOKEN="e2e-token",
+        AUTO_SCALER_ADMIN_TOKEN="e2e-admin-token-0123",
     )
     return env
 
