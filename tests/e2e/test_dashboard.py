@@ -251,3 +251,17 @@ def test_the_page_needs_nothing_from_the_internet():
     for ref in refs:
         if ref.startswith("static/"):
             assert (ds.DASHBOARD / ref.removeprefix("static/")).is_file(), ref
+
+
+def test_the_api_docs_render_with_no_internet(chromium, tmp_path, base_env, daemon_factory):
+    """Swagger UI at /docs renders every operation in a browser that can reach only 127.0.0.1."""
+    env = dict(base_env, AUTO_SCALER_PLATFORM="manual")
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    daemon = daemon_factory(env).start()
+    text = chromium.dom(f"{daemon.url}/docs").body.text
+    for operation in (
+        "GET /api /auto-scaler /status",
+        "POST /api /auto-scaler /pause",
+        "Authorize",
+    ):
+        assert operation in text, text[:500]

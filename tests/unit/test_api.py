@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -271,3 +272,15 @@ def test_a_chunked_body_is_cut_off_at_the_cap(client_for):
     status, body, read = Asgi(app).post(PAUSE, AUTH, [b"{" + b" " * 4095] * 100)
     assert (status, body["detail"]) == (413, "the request body is over 8192 bytes")
     assert read <= 8192 + 4096
+
+
+def test_api_docs_need_nothing_from_the_internet(client_for):
+    """/docs references only assets the app serves (no CDN), and each one is served."""
+    client = client_for()
+    html = client.get("/docs").text
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(refs) == 3 and not re.search(r"https?://", html), html
+    for ref in refs:
+        asset = client.get(ref)
+        assert asset.status_code == 200 and len(asset.content) > 500, ref
+    assert client.get("/redoc").status_code == 404  # ReDoc needs a CDN: not served

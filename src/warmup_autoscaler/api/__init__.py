@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, status
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -34,6 +35,7 @@ __all__ = ["create_app"]
 
 PREFIX = "/api/auto-scaler"
 DASHBOARD = Path(__file__).parent.parent / "dashboard"
+VENDOR = "/static/vendor"  # dashboard/vendor: uPlot and Swagger UI, see its README.md
 STATUS_TTL_S = 1.0  # time-dependent status fields (cooldowns left) are at most this stale
 ADMIN_ROUTES = [("POST", f"{PREFIX}/{name}") for name in ("trigger", "pause", "resume")]
 ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -94,6 +96,8 @@ def create_app(
         title="warmup-autoscaler",
         version=__version__,
         description="Scales warmup workers to the number of active mailboxes.",
+        docs_url=None,  # served below from the vendored Swagger UI, not from a CDN
+        redoc_url=None,  # ReDoc would need a CDN and Google Fonts: not shipped
     )
     install_error_handlers(app)
     check_admin = admin_check(controller.settings.api.admin_token)
@@ -203,6 +207,18 @@ def create_app(
         def dashboard() -> FileResponse:
             """The dashboard: one page, its assets served by the app (no CDN)."""
             return FileResponse(DASHBOARD / "index.html")
+
+        @app.get("/docs", include_in_schema=False)
+        def docs() -> HTMLResponse:
+            """Swagger UI over /openapi.json, its assets served by the app (no CDN)."""
+            return get_swagger_ui_html(
+                openapi_url=str(app.openapi_url),
+                title=f"{app.title} API",
+                swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
+                swagger_css_url=f"{VENDOR}/swagger-ui.css",
+                swagger_favicon_url=f"{VENDOR}/swagger-ui-favicon-32x32.png",
+                swagger_ui_parameters={"validatorUrl": None},  # no call to swagger.io
+            )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
