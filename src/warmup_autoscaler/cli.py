@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from warmup_autoscaler.cli_simulate import simulate
-from warmup_autoscaler.config import API_URL_VAR, ENV_FILE_VAR, ApiSettings, Settings, load_settings
+from warmup_autoscaler.config import (
+    API_URL_VAR,
+    ENV_FILE_VAR,
+    ApiSettings,
+    Settings,
+    load_group,
+    load_settings,
+)
 from warmup_autoscaler.errors import AutoscalerError
 from warmup_autoscaler.warmup.cli import mailbox_app
 
@@ -90,15 +97,12 @@ def run() -> None:
 
 
 def _api_url(url: str | None) -> str:
+    """`--url`, else the daemon's address from the settings (a bad one is a config error)."""
     if url:
         return url.rstrip("/")
-    try:
-        api = ApiSettings(_env_file=_env_file)  # type: ignore[call-arg]
-        host, port = api.host, api.port
-    except ValueError:
-        host, port = "127.0.0.1", 3001
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return f"http://{host}:{port}"
+    api = load_group(ApiSettings, _env_file)
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+    return f"http://[{host}]:{api.port}" if ":" in host else f"http://{host}:{api.port}"
 
 
 def _request(method: str, url: str, **kwargs: Any) -> Any:
@@ -148,14 +152,14 @@ def trigger(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a scaling check now on the running daemon."""
+    base = _api_url(url)
     if not token:
-        api = ApiSettings(_env_file=_env_file)  # type: ignore[call-arg]
+        api = load_group(ApiSettings, _env_file)
         token = api.admin_token.get_secret_value() if api.admin_token else None
     if not token:
         raise AutoscalerError(
             f"no admin token: set {ApiSettings.env_name('admin_token')} or pass --token"
         )
-    base = _api_url(url)
     _, body = _request(
         "POST", f"{base}/api/auto-scaler/trigger", headers={"Authorization": f"Bearer {token}"}
     )

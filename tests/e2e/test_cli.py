@@ -97,7 +97,7 @@ def test_config_masks_secrets_and_warns_on_flap_prone_pair(tmp_path, base_env):
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["settings"]["AUTO_SCALER_ADMIN_TOKEN"] == "********"
-    assert "pa55word" not in done.stdout and "e2e-token" not in done.stdout
+    assert "pa55word" not in done.stdout and "e2e-admin-token" not in done.stdout
     [warning] = body["warnings"]
     assert "AUTO_SCALER_SCALE_UP_THRESHOLD=0.7" in warning
 
@@ -173,3 +173,39 @@ def test_history_command_table_json_csv(tmp_path, base_env, database_url):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     far = cli(tmp_path, env, "history", "--since", "0001-01-01T00:00:00+14:00")
     assert far.returncode == 2 and "must be a time between 0001-01-01 and 9999-12-31" in far.stderr
+
+
+@pytest.mark.parametrize("command", ["trigger", "status"])
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("AUTO_SCALER_API_PORT", "abc", "config error: AUTO_SCALER_API_PORT=abc: must be a whole"),
+        ("AUTO_SCALER_API_HOST", "", "config error: AUTO_SCALER_API_HOST=: is empty"),
+        ("AUTO_SCALER_ADMIN_TOKEN", "CHANGE-ME", "config error: AUTO_SCALER_ADMIN_TOKEN=********"),
+    ],
+)
+def test_talking_to_the_daemon_with_a_bad_setting_is_a_config_error(
+    tmp_path, base_env, command, name, value, line
+):
+    """`trigger` and `status` validate the API settings: exit 2, one line, no traceback."""
+    done = cli(tmp_path, dict(base_env, **{name: value}), command)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(line) and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg2://u:TopSecret9@h/db",
+        "mysql://u:TopSecret9@h/db",
+        "postgresql://u:TopSecret9@h:notaport/db",
+        "postgresql://u:TopSecret9@[::1:55432/db",
+    ],
+)
+def test_config_with_a_refused_database_url_hides_its_password(tmp_path, base_env, url):
+    """`config` with a wrong driver or a malformed URL: one line, exit 2, no password, no traceback."""
+    done = cli(tmp_path, dict(base_env, DATABASE_URL=url), "config")
+    assert done.returncode == 2
+    assert done.stderr.startswith("config error: DATABASE_URL=") and ":***@" in done.stderr
+    assert "TopSecret9" not in done.stderr + done.stdout and "Traceback" not in done.stderr

@@ -117,7 +117,7 @@ def stack(
                 "AUTO_SCALER_MAX_WORKERS=3",
                 "AUTO_SCALER_SCALE_UP_COOLDOWN_MS=0",
                 "AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS=0",
-                "AUTO_SCALER_ADMIN_TOKEN=e2e-token",
+                "AUTO_SCALER_ADMIN_TOKEN=e2e-admin-token-0123",
                 "AUTO_SCALER_WORKER_HEARTBEAT_MS=1000",
                 "AUTO_SCALER_WORKER_LEASE_TTL_MS=5000",
                 "AUTO_SCALER_WORKER_DRAIN_TIMEOUT_MS=5000",

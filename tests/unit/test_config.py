@@ -152,10 +152,97 @@ def test_postgres_urls_use_psycopg3(monkeypatch):
 
 def test_secrets_are_masked(monkeypatch):
     """The admin token never appears in the public view of the settings."""
-    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", "hunter2")
+    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", "hunter2-hunter2-hunter2")
     public = load_settings().public_dict()
     assert public["AUTO_SCALER_ADMIN_TOKEN"] == "********"
     assert "hunter2" not in str(public)
+
+
+SECRET_URLS = [
+    (
+        "postgresql+psycopg2://u:TopSecret9@h/db",
+        "DATABASE_URL=postgresql+psycopg2://u:***@h/db: must use the psycopg 3 driver",
+    ),
+    ("mysql://u:TopSecret9@h/db", "DATABASE_URL=mysql://u:***@h/db: must be a sqlite:///"),
+    (
+        "postgresql://u:TopSecret9@h:notaport/db",
+        "DATABASE_URL=postgresql://u:***@h:notaport/db: is not a valid database URL: its port "
+        "must be a number",
+    ),
+    (
+        "postgresql://u:TopSecret9@[::1:55432/db",
+        "DATABASE_URL=postgresql://u:***@[::1:55432/db: is not a valid database URL",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "line"), SECRET_URLS)
+def test_a_refused_database_url_never_shows_its_password(monkeypatch, url, line):
+    """A wrong driver or a malformed URL is one config error line, its password hidden."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    [problem] = info.value.problems
+    assert problem.startswith(line)
+    assert "TopSecret9" not in problem
+
+
+TOKENS = [
+    ("CHANGE-ME", "is a placeholder from an example, not a secret"),
+    ("changeme", "is a placeholder from an example, not a secret"),
+    ("your_admin_token", "is a placeholder from an example, not a secret"),
+    ("YOUR_ADMIN_TOKEN", "is a placeholder from an example, not a secret"),
+    ("CHANGE-ME-to-a-long-random-value", "is a placeholder from an example, not a secret"),
+    ("s3cret", "is 6 characters long, too short to be a secret"),
+    ("fifteen-chars-x", "is 15 characters long, too short to be a secret"),
+]
+
+
+@pytest.mark.parametrize(("token", "why"), TOKENS)
+def test_placeholder_and_short_admin_tokens_are_refused(monkeypatch, token, why):
+    """A placeholder or a token under 16 characters is one line naming the variable, masked."""
+    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", token)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    [problem] = info.value.problems
+    assert problem.startswith(f"AUTO_SCALER_ADMIN_TOKEN=********: {why}: set a random token")
+    assert token not in problem
+
+
+@pytest.mark.parametrize("token", ["", "0123456789abcdef", "a" * 64])
+def test_an_empty_or_long_enough_admin_token_is_accepted(monkeypatch, token):
+    """Empty disables the admin endpoints; 16 characters or more is a token."""
+    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", token)
+    assert load_settings().api.admin_token.get_secret_value() == token
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("", "is empty (it would listen on every interface)"),
+        ("  ", "is empty (it would listen on every interface)"),
+        ("0", "is a shorthand address (0 would listen on every interface)"),
+        ("127.1", "is a shorthand address (0 would listen on every interface)"),
+        ("my host", "is neither an IP address nor a host name"),
+    ],
+)
+def test_an_empty_or_shorthand_api_host_is_refused(monkeypatch, host, why):
+    """AUTO_SCALER_API_HOST= or 0 would listen on every interface: refused, naming the choices."""
+    monkeypatch.setenv("AUTO_SCALER_API_HOST", host)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    [problem] = info.value.problems
+    assert problem == (
+        f"AUTO_SCALER_API_HOST={host}: {why}; must be an IP address or a host name to listen on, "
+        "e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+    )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "api.internal"])
+def test_addresses_and_host_names_are_accepted(monkeypatch, host):
+    """IPv4 and IPv6 addresses and host names are accepted as they are."""
+    monkeypatch.setenv("AUTO_SCALER_API_HOST", host)
+    assert load_settings().api.host == host
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -51,6 +51,7 @@ __all__ = [
     "WarmupSettings",
     "WorkerSettings",
     "all_env_names",
+    "load_group",
     "load_settings",
     "normalize_database_url",
 ]
@@ -59,6 +60,8 @@ __all__ = [
 ENV_FILE_VAR = "AUTO_SCALER_ENV_FILE"  # the settings file the CLI reads (default .env)
 API_URL_VAR = "AUTO_SCALER_API_URL"  # where the CLI finds the running daemon
 WORKER_INDEX_VAR = "AUTO_SCALER_WORKER_INDEX"  # set by the local platform for each worker
+
+G = TypeVar("G", bound=SettingsGroup)
 
 CORE_GROUPS: dict[str, type[SettingsGroup]] = {
     "daemon": DaemonSettings,
@@ -141,6 +144,17 @@ def load_settings(
     return Settings(platform=platform, **built)  # type: ignore[arg-type]
 
 
+def load_group(cls: type[G], env_file: str | Path | None = ".env") -> G:
+    """One group of settings, validated as `load_settings` validates it (for the commands that
+    need only that group, e.g. the API's address and token for `status` and `trigger`)."""
+    problems: list[str] = []
+    group = _build(cls, Path(env_file) if env_file is not None else None, {}, problems, check=True)
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(group, cls)
+    return group
+
+
 def all_env_names() -> list[str]:
     """Every variable a settings class reads, every platform's included."""
     from warmup_autoscaler.platforms import PLATFORMS, platform_settings_class
@@ -171,17 +185,17 @@ def _build(
                 continue
             failing.add(field)
             env = cls.env_name(field)
-            shown = given.get(env, _raw_value(env, path))
+            shown = cls.shown(field, given.get(env, _raw_value(env, path)))
             if check:
-                problems.append(f"{env}={shown!s}: must be {cls.allowed(field)}")
+                problems.append(f"{env}={shown}: must be {cls.allowed(field)}")
         defaults = {f: cls.model_fields[f].default for f in failing}
         group = cls(_env_file=path, **{**kwargs, **defaults})  # type: ignore[call-arg]
     if check:
         for field, message, involves in group.problems():
             if field not in failing and failing.isdisjoint(involves):
                 value = getattr(group, field)
-                shown = "(unset)" if value is None else value
-                problems.append(f"{cls.env_name(field)}={shown!s}: {message}")
+                shown = "(unset)" if value is None else cls.shown(field, value)
+                problems.append(f"{cls.env_name(field)}={shown}: {message}")
     return group
 
 

@@ -79,6 +79,16 @@ class SettingsGroup(BaseSettings):
         """Problems that involve several fields or the shape of a value."""
         return []
 
+    @classmethod
+    def shown(cls, field: str, value: object) -> str:
+        """`value` of `field` as an error message may show it: secrets masked."""
+        if (
+            isinstance(value, SecretStr)
+            or _base_type(cls.model_fields[field].annotation) is SecretStr
+        ):
+            return MASK if value else "(empty)"
+        return str(value)
+
     def public_items(self) -> Iterator[tuple[str, Any]]:
         """(variable, value) for every field, secrets masked."""
         for name in type(self).model_fields:

@@ -6,6 +6,7 @@ it has an alias (its variable's full name).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from datetime import timedelta
@@ -157,7 +158,13 @@ class DatabaseSettings(SettingsGroup):
     @property
     def safe_url(self) -> str:
         """The URL with its password hidden."""
-        return make_url(self.sqlalchemy_url).render_as_string(hide_password=True)
+        return hide_password(self.sqlalchemy_url)
+
+    @classmethod
+    def shown(cls, field: str, value: object) -> str:
+        if field == "database_url":
+            return hide_password(str(value))
+        return super().shown(field, value)
 
     def public_items(self) -> Any:
         for name, value in super().public_items():
@@ -176,10 +183,24 @@ class ApiSettings(SettingsGroup):
     """The HTTP API the daemon serves."""
 
     model_config = SettingsConfigDict(env_prefix="AUTO_SCALER_API_")
+    ALLOWED: ClassVar[dict[str, str]] = {
+        "host": (
+            "an IP address or a host name to listen on, e.g. 127.0.0.1 (this machine only) or "
+            "0.0.0.0 (every interface)"
+        ),
+    }
 
     admin_token: SecretStr | None = Field(None, validation_alias=_alias("AUTO_SCALER_ADMIN_TOKEN"))
     host: str = "127.0.0.1"
     port: int = Field(3001, ge=1, le=65535)
+
+    def problems(self) -> list[Problem]:
+        found = []
+        if problem := _token_problem(self.admin_token):
+            found.append(Problem("admin_token", problem))
+        if problem := _host_problem(self.host):
+            found.append(Problem("host", f"{problem}; must be {self.ALLOWED['host']}"))
+        return found
 
 
 class WorkerSettings(SettingsGroup):
@@ -297,6 +318,18 @@ def _query_problem(query: str) -> str | None:
     return None
 
 
+# sqlalchemy.engine.url's own pattern for the part before the host: `name://user:password@`.
+_PASSWORD = re.compile(r"^(?P<head>[\w+]+://[^:/]*:)(?P<password>[^@]*)(?=@)")
+
+
+def hide_password(url: str) -> str:
+    """`url` with its password as `***`, even when the URL does not parse (for error messages)."""
+    try:
+        return make_url(normalize_database_url(url)).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(lambda m: m["head"] + "***", url.strip())
+
+
 def _url_problem(url: str) -> str | None:
     try:
         parsed = make_url(normalize_database_url(url))
@@ -305,8 +338,72 @@ def _url_problem(url: str) -> str | None:
             "is not a database URL: use sqlite:///./warmup.db or "
             "postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME"
         )
+    except ValueError:  # the port is not a number (sqlalchemy raises int()'s error)
+        return (
+            "is not a valid database URL: its port must be a number, and an IPv6 host goes in "
+            "brackets (postgresql+psycopg://USER:PASSWORD@[::1]:5432/DBNAME)"
+        )
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         return "must be a sqlite:/// or postgresql+psycopg:// URL"
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
         return "must use the psycopg 3 driver: postgresql+psycopg://..."
     return None
+
+
+MIN_TOKEN_CHARS = 16
+# Placeholders of our examples and of others' (compared lower-case, letters and digits only).
+PLACEHOLDER_TOKENS = {
+    "changeme",
+    "replaceme",
+    "youradmintoken",
+    "yourtoken",
+    "admintoken",
+    "token",
+    "secret",
+    "password",
+    "example",
+    "placeholder",
+    "xxx",
+    "todo",
+}
+PLACEHOLDER_PARTS = ("changeme", "replaceme", "youradmintoken", "placeholder")
+
+
+def _token_problem(token: SecretStr | None) -> str | None:
+    """Why the admin token must not be used; unset or empty (admin endpoints off) is fine."""
+    value = token.get_secret_value() if token is not None else ""
+    if not value:
+        return None
+    how = (
+        f"set a random token of at least {MIN_TOKEN_CHARS} characters "
+        "(e.g. `openssl rand -hex 32`), or unset it to disable the admin endpoints"
+    )
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if letters in PLACEHOLDER_TOKENS or any(part in letters for part in PLACEHOLDER_PARTS):
+        return f"is a placeholder from an example, not a secret: {how}"
+    if len(value) < MIN_TOKEN_CHARS:
+        return f"is {len(value)} characters long, too short to be a secret: {how}"
+    return None
+
+
+_HOST_NAME = re.compile(
+    r"(?i)^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` is not a clear address to listen on: an empty value or a shorthand such as `0`
+    would make the server listen on every interface."""
+    if not host.strip():
+        return "is empty (it would listen on every interface)"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    if _HOST_NAME.match(host):
+        return None
+    if re.fullmatch(r"[0-9.]+", host):
+        return "is a shorthand address (0 would listen on every interface)"
+    return "is neither an IP address nor a host name"
