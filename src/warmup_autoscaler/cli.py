@@ -247,16 +247,29 @@ def _utc(t: datetime | None, option: str) -> datetime | None:
 
 @app.command("config")
 def show_config(as_json: JsonOpt = False) -> None:
-    """Show the effective settings (secrets masked) and warnings about them."""
+    """Show the effective settings (secrets masked) and warnings about them; run the mailbox
+    query once to check what it returns."""
+    from warmup_autoscaler.preflight import check_mailbox_query
+
     settings = _settings()
     values = settings.public_dict()
-    warnings = [w for w in (settings.policy.flap_warning(),) if w]
+    db = _database(settings)
+    try:
+        query = check_mailbox_query(db, settings.database.mailbox_query)
+    finally:
+        db.dispose()
+    unchecked = (
+        query.unavailable and f"could not run the mailbox query to check it: {query.unavailable}"
+    )
+    warnings = [w for w in (settings.policy.flap_warning(), unchecked) if w]
     if as_json:
-        _echo_json({"settings": values, "warnings": warnings})
+        _echo_json({"settings": values, "warnings": warnings, "mailboxCount": query.count})
         return
     for name, value in values.items():
         shown = "" if value is None else str(value).lower() if isinstance(value, bool) else value
         typer.echo(f"{name}={shown}")
+    if query.count is not None:
+        typer.echo(f"the mailbox query returns {query.count} now", err=True)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
 

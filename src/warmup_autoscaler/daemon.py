@@ -27,13 +27,20 @@ from warmup_autoscaler.alerts.growth import Sample
 from warmup_autoscaler.api import create_app
 from warmup_autoscaler.config import ApiSettings, Settings, load_settings
 from warmup_autoscaler.controller import Controller, utc_now
-from warmup_autoscaler.errors import AutoscalerError, NotLeaderError, PlatformError, StoreError
+from warmup_autoscaler.errors import (
+    AutoscalerError,
+    ConfigError,
+    NotLeaderError,
+    PlatformError,
+    StoreError,
+)
 from warmup_autoscaler.foresight import Foresight
 from warmup_autoscaler.leadership import Election, new_instance_id
 from warmup_autoscaler.logs import configure_logging, get_logger
 from warmup_autoscaler.metrics import Metrics
 from warmup_autoscaler.platforms import PlatformContext, create_platform, platform_class
 from warmup_autoscaler.platforms.base import Platform
+from warmup_autoscaler.preflight import check_mailbox_query
 from warmup_autoscaler.sensor import MailboxCounter
 from warmup_autoscaler.status import CheckResult
 from warmup_autoscaler.store.database import Database
@@ -300,6 +307,12 @@ def run_daemon(settings: Settings) -> None:
     api = settings.api
     sock = bind_socket(api.host, api.port)
     daemon = Daemon.build(settings)
+    try:
+        query = check_mailbox_query(daemon.db, settings.database.mailbox_query)
+    except ConfigError:
+        daemon.close()
+        sock.close()
+        raise
     log.info(
         "starting",
         instance=daemon.election.instance,
@@ -310,6 +323,8 @@ def run_daemon(settings: Settings) -> None:
         database=settings.database.safe_url,
     )
     try:
+        if query.unavailable:
+            log.warning("mailbox_query_unchecked", error=query.unavailable)
         daemon.platform.start()
         asyncio.run(daemon.serve(sock))
     finally:

@@ -209,3 +209,42 @@ def test_config_with_a_refused_database_url_hides_its_password(tmp_path, base_en
     assert done.returncode == 2
     assert done.stderr.startswith("config error: DATABASE_URL=") and ":***@" in done.stderr
     assert "TopSecret9" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+WRONG_RESULTS = [
+    ("SELECT 'many'", "it returned 'many' (text), which is not a whole number"),
+    ("SELECT COUNT(*), 1 FROM mailboxes", "it returned 2 columns"),
+    ("SELECT id FROM mailboxes", "it returned more than one row"),
+]
+
+
+@pytest.mark.parametrize("command", ["config", "run"])
+@pytest.mark.parametrize(("query", "returned"), WRONG_RESULTS, ids=["text", "2 columns", "rows"])
+def test_a_query_whose_result_is_not_a_count_is_refused(
+    tmp_path, base_env, sqlite_url, command, query, returned
+):
+    """`config` and `run` run the mailbox query once: a result that is not one whole number is a
+    config error naming the query and what it returned; `run` starts nothing."""
+    env = dict(base_env, DATABASE_URL=sqlite_url, AUTO_SCALER_MAILBOX_QUERY=query)
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    assert cli(tmp_path, env, "db", "seed", "--mailboxes", "3").returncode == 0
+    done = cli(tmp_path, env, command)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"config error: AUTO_SCALER_MAILBOX_QUERY={query}: must return one row with one column, "
+        f"a whole number of 0 or more; {returned}"
+    )
+
+
+def test_config_checks_the_query_and_reports_its_count(tmp_path, base_env, sqlite_url):
+    """`config` runs the query once: it says the count, or warns when the query cannot run yet."""
+    env = dict(base_env, DATABASE_URL=sqlite_url)
+    missing = cli(tmp_path, env, "config", "--json")
+    assert missing.returncode == 0, missing.stderr
+    body = json.loads(missing.stdout)
+    assert body["mailboxCount"] is None
+    assert any("table 'mailboxes' does not exist" in w for w in body["warnings"])
+    assert cli(tmp_path, env, "db", "init", "--demo").returncode == 0
+    assert cli(tmp_path, env, "db", "seed", "--mailboxes", "7").returncode == 0
+    done = cli(tmp_path, env, "config")
+    assert done.returncode == 0 and "the mailbox query returns 7 now" in done.stderr
