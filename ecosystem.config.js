@@ -35,6 +35,10 @@ module.exports = {
       cwd: __dirname,
       exec_mode: 'fork',
       instances: 1,
+      // Workers never need the auto-scaler's admin token: empty here, it also hides one in .env.
+      env: {
+        AUTO_SCALER_ADMIN_TOKEN: '',
+      },
       // Longer than the worker's 25 s drain, so a scale-down never cuts a warmup cycle short.
       kill_timeout: 30000,
     },

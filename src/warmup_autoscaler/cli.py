@@ -185,6 +185,18 @@ def worker() -> None:
     raise typer.Exit(start(_env_file))
 
 
+@app.command(
+    "worker-alive",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def worker_alive(ctx: typer.Context) -> None:
+    """Exit 0 if this container's worker heartbeat is recent: a liveness probe (--help for more)."""
+    from warmup_autoscaler.liveness import main
+
+    raise typer.Exit(main(ctx.args))
+
+
 @app.command()
 def history(
     since: Annotated[

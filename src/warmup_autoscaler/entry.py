@@ -2,7 +2,9 @@
 
 `run` and `worker`, the two long-running commands, start here without loading the CLI (typer and
 the rest of cli.py: about 1.5 MB of resident memory in every daemon and every worker process).
-Everything else, `--help` included, goes to the Typer app in `warmup_autoscaler.cli`.
+`worker-alive`, the workers' liveness probe, starts here without loading even the settings
+classes (run every few seconds, it costs a Python start-up and no more). Everything else,
+`--help` included, goes to the Typer app in `warmup_autoscaler.cli`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from warmup_autoscaler.config import ENV_FILE_VAR
 from warmup_autoscaler.errors import AutoscalerError, ConfigError
 
 __all__ = ["main", "start_daemon", "start_worker"]
@@ -21,6 +22,10 @@ __all__ = ["main", "start_daemon", "start_worker"]
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line; configuration errors exit 2, other known failures 1."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["worker-alive"]:
+        from warmup_autoscaler.liveness import main as worker_alive
+
+        sys.exit(worker_alive(args[1:]))
     try:
         command = _long_running(args)
         if command is not None:
@@ -42,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _long_running(args: list[str]) -> Callable[[], None] | None:
     """`[--env-file PATH] run|worker` with nothing else: the command to run; otherwise None."""
+    from warmup_autoscaler.config import ENV_FILE_VAR
+
     env_file = Path(os.environ.get(ENV_FILE_VAR) or ".env")
     rest = list(args)
     while rest and rest[0].startswith("--env-file"):

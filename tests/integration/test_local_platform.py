@@ -49,7 +49,8 @@ WORKER = textwrap.dedent(
         mark("crash")
         sys.exit(1 if mode == "crash" else 0)
     signal.signal(signal.SIGTERM, on_term)
-    print(f"worker {index} says hello on stdout extra={os.environ.get('EXTRA')}", flush=True)
+    token = os.environ.get("AUTO_SCALER_ADMIN_TOKEN")
+    print(f"worker {index} says hello on stdout extra={os.environ.get('EXTRA')} token={token!r}", flush=True)
     print(f"worker {index} says hello on stderr", file=sys.stderr, flush=True)
     mark("ready")
     while True:
@@ -191,9 +192,11 @@ def test_workers_are_stopped_together(make: Callable[..., LocalPlatform], out: P
 
 
 def test_worker_index_env_and_log_file(
-    make: Callable[..., LocalPlatform], out: Path, tmp_path: Path
+    make: Callable[..., LocalPlatform], out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each worker sees its slot in AUTO_SCALER_WORKER_INDEX and writes stdout+stderr to its log."""
+    """Each worker sees its slot in AUTO_SCALER_WORKER_INDEX, not the daemon's admin token (set
+    empty, over any `.env`), and writes stdout+stderr to its log."""
+    monkeypatch.setenv("AUTO_SCALER_ADMIN_TOKEN", "the-daemons-admin-token")
     log_dir = tmp_path / "logs" / "nested"
     platform = make(log_dir=log_dir, env={"EXTRA": "yes"})
     platform.scale_to(2)
@@ -204,7 +207,7 @@ def test_worker_index_env_and_log_file(
         log_path = log_dir / f"worker-{slot}.log"
         wait_until(lambda p=log_path: "stderr" in p.read_text())
         assert log_path.read_text().splitlines() == [
-            f"worker {slot} says hello on stdout extra=yes",
+            f"worker {slot} says hello on stdout extra=yes token=''",
             f"worker {slot} says hello on stderr",
         ]
 

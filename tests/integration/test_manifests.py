@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from warmup_autoscaler.config import all_env_names, load_settings
+from warmup_autoscaler.config import Settings, all_env_names, load_settings
+from warmup_autoscaler.errors import ConfigError
 from warmup_autoscaler.platforms.kubernetes import KubernetesSettings
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
@@ -76,13 +77,17 @@ def test_the_files_hold_the_expected_objects() -> None:
             ("PodDisruptionBudget", "warmup-auto-scaler"),
             ("Service", "warmup-auto-scaler"),
         ],
-        "warmup-deployment.yaml": [("Deployment", "warmup-workers")],
+        "warmup-deployment.yaml": [
+            ("Secret", "warmup-workers-secrets"),
+            ("Deployment", "warmup-workers"),
+        ],
     }
     assert {d["metadata"]["namespace"] for _, d in DOCUMENTS} == {NAMESPACE}
 
 
 def test_role_grants_exactly_the_platforms_calls() -> None:
-    """The Role allows get/patch on the workers' scale subresource, nothing more."""
+    """The Role allows get/patch on the workers' scale subresource and listing the namespace's
+    HorizontalPodAutoscalers (the start-up check), nothing more."""
     role = one("Role", "warmup-auto-scaler-role")
     assert role["rules"] == [
         {
@@ -90,6 +95,11 @@ def test_role_grants_exactly_the_platforms_calls() -> None:
             "resources": ["deployments/scale"],
             "resourceNames": ["warmup-workers"],
             "verbs": ["get", "patch"],
+        },
+        {
+            "apiGroups": ["autoscaling"],
+            "resources": ["horizontalpodautoscalers"],
+            "verbs": ["list"],
         },
     ]
 
@@ -121,33 +131,69 @@ def test_config_points_the_platform_at_the_workers_deployment() -> None:
     assert data["AUTO_SCALER_K8S_NAMESPACE"] == workers["namespace"]
 
 
-def test_config_and_secret_keys_are_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every ConfigMap and Secret key is a setting's variable, and each value parses."""
+def shipped_settings(monkeypatch: pytest.MonkeyPatch, secret: str, **changes: str) -> Settings:
+    """The settings a pod gets from the ConfigMap and `secret`, as shipped plus `changes`."""
     known = set(all_env_names())
     data = one("ConfigMap", "warmup-auto-scaler-config")["data"]
-    secret = one("Secret", "warmup-auto-scaler-secrets")
-    assert set(secret["stringData"]) == {"DATABASE_URL", "AUTO_SCALER_ADMIN_TOKEN"}
-    assert secret["type"] == "Opaque"
-    values = {**data, **secret["stringData"]}
+    values = {**data, **one("Secret", secret)["stringData"], **changes}
     assert set(values) <= known, f"unknown variables: {sorted(set(values) - known)}"
     assert all(isinstance(v, str) for v in values.values()), "ConfigMap values must be strings"
-    for key in list(known):
+    for key in known:
         monkeypatch.delenv(key, raising=False)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    settings = load_settings(None)
+    return load_settings(None)
+
+
+def test_config_and_secret_keys_are_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ConfigMap and Secret key is a setting's variable, and each value parses (once the
+    admin token placeholder is replaced)."""
+    secret = one("Secret", "warmup-auto-scaler-secrets")
+    assert set(secret["stringData"]) == {"DATABASE_URL", "AUTO_SCALER_ADMIN_TOKEN"}
+    assert secret["type"] == "Opaque"
+    token = "0123456789abcdef0123456789abcdef"
+    settings = shipped_settings(
+        monkeypatch, "warmup-auto-scaler-secrets", AUTO_SCALER_ADMIN_TOKEN=token
+    )
     assert isinstance(settings.platform, KubernetesSettings)
     assert settings.platform.deployment_name == "warmup-workers"
     assert settings.worker.drain_timeout_ms == DRAIN_TIMEOUT_S * 1000
 
 
+def test_the_shipped_secret_applied_unchanged_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Applied as shipped, the auto-scaler's settings fail with one line naming the token."""
+    with pytest.raises(ConfigError) as info:
+        shipped_settings(monkeypatch, "warmup-auto-scaler-secrets")
+    assert info.value.problems == [
+        "AUTO_SCALER_ADMIN_TOKEN=********: is a placeholder from an example, not a secret: set a "
+        "random token of at least 16 characters (e.g. `openssl rand -hex 32`), or unset it to "
+        "disable the admin endpoints"
+    ]
+
+
+def test_the_workers_get_a_secret_without_the_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers' Secret holds the database URL only, and the workers' pods use it alone."""
+    assert set(one("Secret", "warmup-workers-secrets")["stringData"]) == {"DATABASE_URL"}
+    refs = [
+        r for r in container(one("Deployment", "warmup-workers"))["envFrom"] if "secretRef" in r
+    ]
+    assert refs == [{"secretRef": {"name": "warmup-workers-secrets"}}]
+    assert shipped_settings(monkeypatch, "warmup-workers-secrets").api.admin_token is None
+
+
 def test_secret_holds_placeholders_and_says_to_replace_them() -> None:
-    """The Secret ships placeholders only, under a comment telling to replace them."""
-    secret = one("Secret", "warmup-auto-scaler-secrets")
-    assert all("CHANGE-ME" in value for value in secret["stringData"].values())
-    text = (K8S_DIR / "auto-scaler-deployment.yaml").read_text()
-    comment = text[: text.index("kind: Secret")].rsplit("---", 1)[1]
-    assert "REPLACE THESE PLACEHOLDER VALUES" in comment
+    """Both Secrets ship placeholders only, under a comment telling to replace them."""
+    for name, file in (
+        ("warmup-auto-scaler-secrets", "auto-scaler-deployment.yaml"),
+        ("warmup-workers-secrets", "warmup-deployment.yaml"),
+    ):
+        secret = one("Secret", name)
+        assert all("CHANGE-ME" in value for value in secret["stringData"].values())
+        text = (K8S_DIR / file).read_text()
+        comment = text[: text.index(f"name: {name}")].rsplit("---", 1)[1]
+        assert "REPLACE TH" in comment and "PLACEHOLDER VALUE" in comment
 
 
 @pytest.mark.parametrize(
@@ -172,7 +218,10 @@ def test_deployments_run_their_image_as_non_root(name: str, image: str) -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert {"configMapRef": {"name": "warmup-auto-scaler-config"}} in c["envFrom"]
-    assert {"secretRef": {"name": "warmup-auto-scaler-secrets"}} in c["envFrom"]
+    secret = (
+        "warmup-auto-scaler-secrets" if name == "warmup-auto-scaler" else "warmup-workers-secrets"
+    )
+    assert {"secretRef": {"name": secret}} in c["envFrom"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
@@ -238,3 +287,19 @@ def test_workers_get_time_to_drain() -> None:
 def test_workers_deployment_leaves_the_count_to_the_auto_scaler() -> None:
     """No spec.replicas in the workers' manifest, so re-applying it never resets the fleet."""
     assert "replicas" not in one("Deployment", "warmup-workers")["spec"]
+
+
+def test_workers_have_a_liveness_probe_on_their_heartbeat() -> None:
+    """The workers' startup and liveness probes run `worker-alive` on the heartbeat file, which
+    the worker writes in its writable /tmp."""
+    deployment = one("Deployment", "warmup-workers")
+    c = container(deployment)
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    beat = env["AUTO_SCALER_WORKER_HEARTBEAT_FILE"]
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert any(beat.startswith(f"{m}/") for m in mounts), "the heartbeat file must be writable"
+    for probe in ("startupProbe", "livenessProbe"):
+        assert c[probe]["exec"]["command"] == ["warmup-autoscaler", "worker-alive"]
+    # A restart comes only after the worker has been silent longer than its leases last.
+    live = c["livenessProbe"]
+    assert live["periodSeconds"] * live["failureThreshold"] >= 30

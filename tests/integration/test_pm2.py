@@ -197,6 +197,7 @@ def test_ecosystem_file_parses_and_has_the_two_apps() -> None:
         "AUTO_SCALER_PLATFORM": "command",
         "AUTO_SCALER_SCALE_COMMAND": "pm2 scale warmup-worker {replicas}",
     }
+    assert worker["env"] == {"AUTO_SCALER_ADMIN_TOKEN": ""}  # the workers never get the token
     assert worker["kill_timeout"] > DRAIN_TIMEOUT_MS
     # The auto-scaler's settings build a command platform counting from the worker registry.
     CommandPlatform(

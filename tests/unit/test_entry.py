@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from warmup_autoscaler import entry
+from warmup_autoscaler.config import ENV_FILE_VAR
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ from warmup_autoscaler import entry
     ],
 )
 def test_long_running_commands_skip_the_cli(monkeypatch, args, command, env_file):
-    monkeypatch.delenv(entry.ENV_FILE_VAR, raising=False)
+    monkeypatch.delenv(ENV_FILE_VAR, raising=False)
     called: list[tuple[str, Path | None]] = []
     for name in ("start_daemon", "start_worker"):
         monkeypatch.setattr(entry, name, lambda f, _n=name: called.append((_n, f)))
@@ -32,7 +33,7 @@ def test_long_running_commands_skip_the_cli(monkeypatch, args, command, env_file
 
 
 def test_env_file_variable_is_read_like_the_option(monkeypatch):
-    monkeypatch.setenv(entry.ENV_FILE_VAR, "from-env.env")
+    monkeypatch.setenv(ENV_FILE_VAR, "from-env.env")
     called: list[Path | None] = []
     monkeypatch.setattr(entry, "start_daemon", called.append)
     found = entry._long_running(["run"])
@@ -66,3 +67,20 @@ def test_the_daemon_and_worker_paths_load_no_cli_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_liveness_probe_loads_neither_settings_nor_sqlalchemy(tmp_path):
+    """`worker-alive` (run by a probe every few seconds) imports no pydantic, SQLAlchemy or typer."""
+    beat = tmp_path / "beat"
+    beat.touch()
+    code = (
+        "import sys\n"
+        "from warmup_autoscaler import entry\n"
+        "try:\n"
+        f"    entry.main(['worker-alive', '--file', {str(beat)!r}])\n"
+        "except SystemExit as exit:\n"
+        "    heavy = {'typer', 'rich', 'pydantic', 'pydantic_settings', 'sqlalchemy'}\n"
+        "    print(exit.code, sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 []"

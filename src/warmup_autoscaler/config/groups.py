@@ -10,6 +10,7 @@ import ipaddress
 import re
 import shlex
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -221,6 +222,8 @@ class WorkerSettings(SettingsGroup):
     active_mailboxes_query: str = Field(
         DEFAULT_ACTIVE_QUERY, validation_alias=_alias("AUTO_SCALER_ACTIVE_MAILBOXES_QUERY")
     )
+    # touched after each successful heartbeat; `warmup-autoscaler worker-alive` checks its age
+    heartbeat_file: Path | None = None
 
     def problems(self) -> list[Problem]:
         found = []

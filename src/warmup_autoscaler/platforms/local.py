@@ -25,7 +25,7 @@ from typing import Self
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from warmup_autoscaler.config import WORKER_INDEX_VAR
+from warmup_autoscaler.config import WORKER_INDEX_VAR, ApiSettings
 from warmup_autoscaler.config.base import Problem
 from warmup_autoscaler.config.groups import split_command
 from warmup_autoscaler.errors import PlatformError
@@ -35,6 +35,7 @@ from warmup_autoscaler.platforms.base import BasePlatform, PlatformContext, Plat
 __all__ = ["STABLE_RUN_S", "LocalPlatform", "LocalSettings", "default_worker_command"]
 
 log = get_logger(__name__)
+ADMIN_TOKEN_VAR = ApiSettings.env_name("admin_token")  # emptied in the workers' environment
 
 STABLE_RUN_S = 30.0  # a worker that ran this long before exiting restarts after the initial backoff
 STOP_POLL_S = 0.02  # how often a stop checks whether the signalled workers are gone
@@ -235,7 +236,8 @@ class LocalPlatform(BasePlatform[LocalSettings]):
                 f"cannot write worker log {slot.log_path}: {exc.strerror or exc}; "
                 f"check {LocalSettings.env_name('log_dir')}"
             ) from exc
-        env = {**os.environ, **self._env, WORKER_INDEX_VAR: str(slot.index)}
+        # Workers never need the daemon's admin token: set empty, it also hides one in `.env`.
+        env = {**os.environ, **self._env, ADMIN_TOKEN_VAR: "", WORKER_INDEX_VAR: str(slot.index)}
         try:
             with log_file:
                 slot.proc = subprocess.Popen(

@@ -22,10 +22,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 from warmup_autoscaler.config import Settings
 from warmup_autoscaler.errors import StoreError
+from warmup_autoscaler.liveness import touch_heartbeat
 from warmup_autoscaler.logs import get_logger
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.store.lease_sync import SyncPolicy
@@ -52,6 +54,7 @@ class WorkerConfig:
     concurrency: int = 10
     capacity: int = 1000  # AUTO_SCALER_MAILBOXES_PER_WORKER
     active_query: str = "SELECT * FROM mailboxes WHERE status = 'active'"
+    heartbeat_file: Path | None = None  # AUTO_SCALER_WORKER_HEARTBEAT_FILE: the liveness signal
     lease_sync_duty: float = 0.02  # the most of the database's time the lease sync may take
 
     @property
@@ -70,6 +73,7 @@ class WorkerConfig:
             concurrency=w.concurrency,
             capacity=settings.policy.mailboxes_per_worker,
             active_query=w.active_mailboxes_query,
+            heartbeat_file=w.heartbeat_file,
         )
 
 
@@ -182,6 +186,8 @@ class Worker:
             log.warning("heartbeat_failed", worker=self.me.name, error=exc.message)
             return
         self._valid_until = began + self.config.lease_ttl_ms / 1000
+        if self.config.heartbeat_file is not None:
+            touch_heartbeat(self.config.heartbeat_file)
         if not self.registered.is_set():
             self.registered.set()
             log.info("worker_registered", worker=self.me.name, id=self.me.id)
@@ -332,13 +338,13 @@ class Worker:
         idle = [m for m in self._owned if m not in self._running]
         self._forget(idle)
         await self._quietly("marking the worker draining", self._keeper.set_draining)
-        await self._quietly("releasing idle leases", self._keeper.release, idle)
+        released = await self._quietly("releasing idle leases", self._keeper.release, idle) or 0
         pending = {task: m for m, task in self._running.items()}
         while pending and (left := cancel_at - time.monotonic()) > 0:
             done, _ = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
             finished = [pending.pop(task) for task in done]
             self._forget(finished)
-            await self._quietly("releasing leases", self._keeper.release, finished)
+            released += await self._quietly("releasing leases", self._keeper.release, finished) or 0
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -346,7 +352,7 @@ class Worker:
         await asyncio.gather(beats, return_exceptions=True)
         if self._syncing is not None:
             self._syncing.cancel()  # its thread stops at the next chunk once the keeper closes
-        released = await self._quietly("releasing all leases", self._keeper.close)
+        released += await self._quietly("releasing all leases", self._keeper.close) or 0
         log.info(
             "worker_drained",
             worker=self.me.name,
