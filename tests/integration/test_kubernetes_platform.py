@@ -1,8 +1,9 @@
 """KubernetesPlatform through the real `kubernetes` client against an in-process API server.
 
-No real API server can run on these machines, so `FakeApiServer` implements exactly the two
-endpoints the platform calls (read and patch a Deployment's scale subresource) with
-the API server's JSON shapes and Status errors, and checks the bearer token the kubeconfig gives.
+No real API server can run on these machines, so `FakeApiServer` implements exactly the three
+endpoints the platform calls (read and patch a Deployment's scale subresource, list the
+namespace's HorizontalPodAutoscalers at start) with the API server's JSON shapes and Status
+errors, and checks the bearer token the kubeconfig gives.
 What this covers: the client's requests, config loading from a kubeconfig file, and how every
 failure becomes a PlatformError. What it does not: a real cluster's RBAC or controllers.
 """
@@ -28,6 +29,9 @@ from warmup_autoscaler.platforms.kubernetes import KubernetesPlatform, load_api_
 
 TOKEN = "test-token"
 PATH_RE = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/]+)/scale$")
+HPA_PATH_RE = re.compile(
+    r"^/apis/autoscaling/v1/namespaces/(?P<ns>[^/]+)/horizontalpodautoscalers$"
+)
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json")
 
 
@@ -37,8 +41,17 @@ class Deployment:
 
 
 @dataclass
+class Hpa:
+    """A HorizontalPodAutoscaler: its scaleTargetRef's kind and name."""
+
+    kind: str
+    target: str
+
+
+@dataclass
 class ApiState:
     deployments: dict[tuple[str, str], Deployment] = field(default_factory=dict)
+    hpas: dict[tuple[str, str], Hpa] = field(default_factory=dict)  # (namespace, name)
     forbidden: bool = False
     hang: threading.Event | None = None  # set: requests block until the event is set
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # +patch type
@@ -79,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
             state.hang.wait()
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+        hpa_list = HPA_PATH_RE.match(self.path.split("?")[0])
+        if hpa_list is not None and method == "GET":
+            return self._list_hpas(hpa_list["ns"])
         match = PATH_RE.match(self.path.split("?")[0])
         if match is None:
             return self._send(404, status_body(404, "NotFound", "the server could not find it"))
@@ -117,6 +133,48 @@ class Handler(BaseHTTPRequestHandler):
             "status": {"replicas": deployment.replicas, "selector": "app=warmup-worker"},
         }
         self._send(200, body)
+
+    def _list_hpas(self, ns: str) -> None:
+        """GET .../horizontalpodautoscalers: an autoscaling/v1 HorizontalPodAutoscalerList."""
+        state = self.server.state
+        if state.forbidden:
+            return self._send(
+                403,
+                status_body(
+                    403,
+                    "Forbidden",
+                    f'horizontalpodautoscalers.autoscaling is forbidden: User "system:serviceaccount:'
+                    f'{ns}:warmup-auto-scaler" cannot list resource "horizontalpodautoscalers" in '
+                    f'API group "autoscaling" in the namespace "{ns}"',
+                ),
+            )
+        items = [
+            {
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": hpa.kind,
+                        "name": hpa.target,
+                    },
+                    "minReplicas": 1,
+                    "maxReplicas": 10,
+                    "targetCPUUtilizationPercentage": 80,
+                },
+                "status": {"currentReplicas": 1, "desiredReplicas": 1},
+            }
+            for (hpa_ns, name), hpa in sorted(state.hpas.items())
+            if hpa_ns == ns
+        ]
+        self._send(
+            200,
+            {
+                "kind": "HorizontalPodAutoscalerList",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            },
+        )
 
     def _send(self, code: int, body: dict[str, object]) -> None:
         data = json.dumps(body).encode()
@@ -387,3 +445,53 @@ def test_accepts_a_prebuilt_api_client(api_server: FakeApiServer) -> None:
     plat.close()
     assert plat.current_workers() == 2
     api_client.close()  # type: ignore[no-untyped-call]
+
+
+HPA_LIST = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"
+
+
+def test_start_passes_without_a_rival_autoscaler(
+    platform: KubernetesPlatform, api_server: FakeApiServer
+) -> None:
+    """start() lists the namespace's HPAs; ones that scale other things do not stop it."""
+    api_server.state.hpas[("default", "web")] = Hpa(kind="Deployment", target="web-frontend")
+    api_server.state.hpas[("default", "same-name-other-kind")] = Hpa(
+        kind="StatefulSet", target="warmup-workers"
+    )
+    api_server.state.hpas[("mail", "elsewhere")] = Hpa(kind="Deployment", target="warmup-workers")
+    platform.start()
+    assert api_server.state.requests == [("GET", HPA_LIST, None)]
+
+
+def test_start_refuses_an_hpa_on_the_same_deployment(
+    platform: KubernetesPlatform, api_server: FakeApiServer
+) -> None:
+    """An HPA targeting the workers' Deployment stops start() with its name and what to do."""
+    api_server.state.hpas[("default", "workers-cpu")] = Hpa(
+        kind="Deployment", target="warmup-workers"
+    )
+    with pytest.raises(PlatformError) as caught:
+        platform.start()
+    assert caught.value.message == (
+        "the HorizontalPodAutoscaler workers-cpu in namespace 'default' already scales deployment "
+        "'warmup-workers': the two would fight over its replicas. Delete it (kubectl delete hpa "
+        "workers-cpu -n default) or point AUTO_SCALER_K8S_DEPLOYMENT_NAME at another Deployment"
+    )
+
+
+def test_start_without_permission_to_list_hpas_names_the_rule(
+    platform: KubernetesPlatform, api_server: FakeApiServer
+) -> None:
+    """A 403 on the HPA list says which rule the Role needs (an old manifest lacks it)."""
+    api_server.state.forbidden = True
+    with pytest.raises(PlatformError) as caught:
+        platform.start()
+    message = caught.value.message
+    assert message.startswith(
+        "Kubernetes API refused to list the HorizontalPodAutoscalers of namespace 'default' "
+        "(403 Forbidden: "
+    )
+    assert (
+        "needs the Role warmup-auto-scaler-role (list on horizontalpodautoscalers, API group "
+        "autoscaling, namespace default)" in message
+    )

@@ -45,6 +45,7 @@ class KubernetesSettings(TimeoutSettings):
     namespace: str = "default"
 
 
+HPA_RULE = "list on horizontalpodautoscalers, API group autoscaling"
 DEPLOYMENT_VAR = KubernetesSettings.env_name("deployment_name")
 NAMESPACE_VAR = KubernetesSettings.env_name("namespace")
 
@@ -101,6 +102,7 @@ class KubernetesPlatform(BasePlatform[KubernetesSettings]):
         self._owns_client = api_client is None
         self._api_client = api_client if api_client is not None else load_api_client(kubeconfig)
         self._apps = client.AppsV1Api(self._api_client)
+        self._autoscaling = client.AutoscalingV1Api(self._api_client)
         # A (connect, read) pair: older clients silently ignore a float given alone.
         self._timeout = (request_timeout_s, request_timeout_s)
 
@@ -122,6 +124,28 @@ class KubernetesPlatform(BasePlatform[KubernetesSettings]):
         if self._owns_client:
             self._api_client.close()  # type: ignore[no-untyped-call]
             self._owns_client = False
+
+    def start(self) -> None:
+        """Refuse to start when a HorizontalPodAutoscaler scales the same Deployment: the two
+        would fight over `spec.replicas`, each undoing the other's changes."""
+        where = f"namespace '{self.namespace}'"
+        with self._wrap("list the HorizontalPodAutoscalers of", where, needs=HPA_RULE):
+            found = self._autoscaling.list_namespaced_horizontal_pod_autoscaler(
+                self.namespace, _request_timeout=self._timeout
+            )
+        rivals = sorted(
+            str(getattr(hpa.metadata, "name", "?"))
+            for hpa in found.items or []
+            if _targets(getattr(hpa.spec, "scale_target_ref", None), self.deployment)
+        )
+        if rivals:
+            names = ", ".join(rivals)
+            raise PlatformError(
+                f"the HorizontalPodAutoscaler {names} in namespace '{self.namespace}' already "
+                f"scales deployment '{self.deployment}': the two would fight over its replicas. "
+                f"Delete it (kubectl delete hpa {rivals[0]} -n {self.namespace}) or point "
+                f"{DEPLOYMENT_VAR} at another Deployment"
+            )
 
     def current_workers(self) -> int:
         with self._wrap("read the scale of"):
@@ -147,12 +171,13 @@ class KubernetesPlatform(BasePlatform[KubernetesSettings]):
         )
 
     @contextlib.contextmanager
-    def _wrap(self, action: str) -> Iterator[None]:
-        target = f"deployment '{self.deployment}' in namespace '{self.namespace}'"
+    def _wrap(self, action: str, target: str = "", *, needs: str = "") -> Iterator[None]:
+        target = target or f"deployment '{self.deployment}' in namespace '{self.namespace}'"
+        needs = needs or f"get and patch on deployments/scale, resourceNames [{self.deployment}]"
         try:
             yield
         except ApiException as exc:
-            raise PlatformError(self._api_problem(exc, f"{action} {target}")) from exc
+            raise PlatformError(self._api_problem(exc, f"{action} {target}", needs)) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise PlatformError(
                 f"cannot reach the Kubernetes API server at {self.host} to {action} {target}: "
@@ -164,13 +189,12 @@ class KubernetesPlatform(BasePlatform[KubernetesSettings]):
                 f"Kubernetes client failed to {action} {target} at {self.host}: {exc}"
             ) from exc
 
-    def _api_problem(self, exc: ApiException, what: str) -> str:
+    def _api_problem(self, exc: ApiException, what: str, needs: str) -> str:
         status, detail = exc.status, _status_message(exc)
         if status == 403:
             return (
                 f"Kubernetes API refused to {what} (403 Forbidden: {detail}); the auto-scaler's "
-                f"ServiceAccount needs the Role {ROLE_NAME} (get and patch on deployments/scale, "
-                f"resourceNames [{self.deployment}], namespace "
+                f"ServiceAccount needs the Role {ROLE_NAME} ({needs}, namespace "
                 f"{self.namespace}) bound to it by the RoleBinding {ROLE_BINDING_NAME}; "
                 "apply k8s/auto-scaler-deployment.yaml"
             )
@@ -188,6 +212,13 @@ class KubernetesPlatform(BasePlatform[KubernetesSettings]):
         if not status:  # the client reports TLS failures as status 0
             return f"cannot reach the Kubernetes API server at {self.host} to {what}: {detail}"
         return f"Kubernetes API at {self.host} answered {status} trying to {what}: {detail}"
+
+
+def _targets(ref: object, deployment: str) -> bool:
+    """Whether an HPA's scaleTargetRef is the Deployment `deployment` (any apps API version)."""
+    kind, name = getattr(ref, "kind", None), getattr(ref, "name", None)
+    api_version = str(getattr(ref, "api_version", None) or "apps/v1")
+    return kind == "Deployment" and name == deployment and api_version.startswith("apps/")
 
 
 def _status_message(exc: ApiException) -> str:
