@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["render_history", "render_status"]
 
@@ -80,25 +81,39 @@ def render_fleet(console: Console, fleet: dict[str, Any]) -> None:
 
 
 def render_history(items: list[dict[str, Any]]) -> None:
+    """One line per check, whatever the terminal's width: each line is cut to the width with an
+    ellipsis (the reason, last, goes first), never wrapped; `--json` and `--csv` have it whole."""
     console = Console()
     if not items:
         console.print("no checks journaled yet")
         return
-    table = Table(title="decisions, newest first", title_justify="left")
-    for column in ("time", "action", "workers", "mailboxes", "utilization", "executed", "reason"):
-        table.add_column(column)
+    headers = ("time (UTC)", "action", "workers", "mailboxes", "util.", "executed", "reason")
+    rows = [headers]
     for i in items:
-        pct = i["utilizationPercent"]
-        done = "yes" if i["executed"] else (i["skipped"] or "no")
-        table.add_row(
-            i["checkedAt"],
-            i["action"] or "[red]error[/red]",
-            "-"
-            if i["currentWorkers"] is None
-            else f"{i['currentWorkers']} -> {i['targetWorkers']}",
-            _fmt(i["mailboxCount"]),
-            "-" if pct is None else f"{pct:.1f}%",
-            done,
-            i["reason"] or i["error"] or "",
+        pct, workers = i["utilizationPercent"], i["currentWorkers"]
+        rows.append(
+            (
+                _time(i["checkedAt"]),
+                i["action"] or "error",
+                "-" if workers is None else f"{workers} -> {i['targetWorkers']}",
+                _fmt(i["mailboxCount"]),
+                "-" if pct is None else f"{pct:.1f}%",
+                "yes" if i["executed"] else (i["skipped"] or "no"),
+                i["reason"] or i["error"] or "",
+            )
         )
-    console.print(table)
+    widths = [max(len(row[n]) for row in rows) for n in range(len(headers) - 1)]
+    console.print("decisions, newest first", style="italic")
+    for n, row in enumerate(rows):
+        line = Text("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
+        line.append("  " + row[-1])
+        if n == 0:
+            line.stylize("bold")
+        elif row[1] == "error":
+            line.stylize("red")
+        console.print(line, no_wrap=True, overflow="ellipsis", crop=True, soft_wrap=False)
+
+
+def _time(iso: str | None) -> str:
+    """`2026-05-01T00:00:00.123456Z` as `2026-05-01 00:00:00`."""
+    return (iso or "-").replace("T", " ").partition(".")[0].removesuffix("Z")
