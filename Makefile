@@ -3,14 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-# make run's demo: a local SQLite database, fast checks and short cooldowns so scaling shows.
+# make run's demo (scripts/demo-run.sh): a local SQLite database with DEMO_MAILBOXES mailboxes, and
+# short intervals and cooldowns for the settings that neither the environment nor .env sets.
 DEMO_MAILBOXES ?= 2500
-DEMO_ENV := AUTO_SCALER_CHECK_INTERVAL_MS=$${AUTO_SCALER_CHECK_INTERVAL_MS:-5000} \
-	AUTO_SCALER_SCALE_UP_COOLDOWN_MS=$${AUTO_SCALER_SCALE_UP_COOLDOWN_MS:-10000} \
-	AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS=$${AUTO_SCALER_SCALE_DOWN_COOLDOWN_MS:-20000} \
-	AUTO_SCALER_WORKER_HEARTBEAT_MS=$${AUTO_SCALER_WORKER_HEARTBEAT_MS:-1000} \
-	AUTO_SCALER_WORKER_LEASE_TTL_MS=$${AUTO_SCALER_WORKER_LEASE_TTL_MS:-5000} \
-	AUTO_SCALER_WORKER_CYCLE_INTERVAL_MS=$${AUTO_SCALER_WORKER_CYCLE_INTERVAL_MS:-30000}
 
 .PHONY: install run test test-unit lint bench clean
 
@@ -23,10 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/warmup-autoscaler db init --demo
-	$(BIN)/warmup-autoscaler db seed --mailboxes $(DEMO_MAILBOXES) --if-empty
-	@echo "API: http://127.0.0.1:3001/api/auto-scaler/status  (Ctrl-C stops the daemon and its workers)"
-	$(DEMO_ENV) $(BIN)/warmup-autoscaler run
+	BIN=$(BIN) DEMO_MAILBOXES=$(DEMO_MAILBOXES) bash scripts/demo-run.sh
 
 test: install
 	$(BIN)/ruff check src tests $(wildcard bench)
