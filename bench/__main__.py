@@ -283,6 +283,33 @@ def _coordination(r: Result) -> list[Row]:
                 goal=f"<= 1.05: {_met(r['join_ratio'] <= 1.05)}",
             )
         )
+
+
+HOSTILE_GOAL_MB = 5.0  # issue 10: RSS unchanged within 5 MB by 10,000 malformed requests
+
+
+def _hostile(r: Result) -> list[Row]:
+    rows = []
+    if "status_rps" in r:
+        rows += [
+            _vs(
+                "status req/s, 200 clients, checks running",
+                r["status_rps"],
+                r["bare_rps"],
+                "{:,.0f}/s",
+            ),
+            _vs("  p99 latency, 200 clients", r["status_p99_ms"], r["bare_p99_ms"], "{:.1f} ms"),
+        ]
+    grew = r["rss_after_mb"] - r["rss_before_mb"]
+    rows.append(
+        _vs(
+            f"RSS after {r['malformed']:,.0f} malformed requests vs before",
+            r["rss_after_mb"],
+            r["rss_before_mb"],
+            "{:.1f} MB",
+            f"<= +{HOSTILE_GOAL_MB:g} MB: {_met(grew <= HOSTILE_GOAL_MB)}",
+        )
+    )
     return rows
 
 
@@ -299,6 +326,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Result], list[Row]]]] = {
     "images": ("images", _images),
     "warmup": ("warmup", _warmup),
     "coordination": ("coordination", _coordination),
+    "hostile": ("hostile", _hostile),
 }
 
 
