@@ -179,5 +179,11 @@ def test_stack_scales_workers_with_mailboxes(stack: Stack) -> None:
         assert "scale-up" in logs and "scale-down" in logs
         wait_until(lambda: stack.health("auto-scaler") == "healthy", 60, "a healthy auto-scaler")
         assert stack.health("db") == "healthy"
+        # The worker's healthcheck (`worker-alive` on its heartbeat file) passes, and the worker
+        # has the .env the auto-scaler reads, but not its admin token.
+        wait_until(lambda: stack.health("warmup-worker") == "healthy", 90, "a healthy worker")
+        [worker_id] = stack.compose("ps", "-q", "warmup-worker").stdout.split()
+        env = stack.client.containers.get(worker_id).attrs["Config"]["Env"]
+        assert "AUTO_SCALER_ADMIN_TOKEN=" in env and "AUTO_SCALER_MAX_WORKERS=3" in env
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- docker-compose logs ---\n{stack.logs()}") from exc
