@@ -122,7 +122,7 @@ def test_three_daemons_one_leader_through_kill_stop_and_graceful_stop(
         assert followed["lastDecision"]["instance"] == a_instance  # a standby shows the leader's
         denied = httpx.post(
             f"{daemons['b'].url}/api/auto-scaler/trigger",
-            headers={"Authorization": "Bearer e2e-token"},
+            headers={"Authorization": f"Bearer {daemons['b'].env['AUTO_SCALER_ADMIN_TOKEN']}"},
             timeout=10,
         )
         assert denied.status_code == 409 and denied.json()["leader"]["role"] == "standby"

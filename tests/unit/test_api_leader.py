@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.settings import make_settings
-from tests.unit.test_api import AUTH, Client
+from tests.unit.test_api import AUTH, TOKEN, Client
 from tests.unit.test_controller import Clock, FakeCounter, FakeJournal, FakePlatform
 from tests.unit.test_controller_leader import FakeLeadership
 from warmup_autoscaler.api import create_app
@@ -20,7 +20,7 @@ def client_of():
 
     def build(leadership=None, journal=None, platform=None):
         controller = Controller(
-            settings=make_settings(local_worker_command="true", admin_token="s3cret"),
+            settings=make_settings(local_worker_command="true", admin_token=TOKEN),
             counter=FakeCounter(850),
             platform=platform or FakePlatform(1),
             journal=journal or FakeJournal(),
@@ -45,6 +45,7 @@ def test_a_standby_answers_409_naming_the_leader(client_of, endpoint):
     assert response.json() == {
         "detail": "this auto-scaler (a) is a standby: b leads (term 7); "
         "send trigger, pause and resume to the leader",
+        "field": None,
         "leader": {
             "role": "standby",
             "instance": "a",
@@ -81,5 +82,6 @@ def test_a_pause_that_cannot_be_stored_answers_503_and_leaves_the_daemon_running
     journal = FakeJournal(broken=True)
     client = client_of(journal=journal)
     response = client.post(f"{PREFIX}/pause", headers=AUTH, json={"reason": "deploy"})
-    assert response.status_code == 503 and response.json() == {"detail": "database is locked"}
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database is locked", "field": None}
     assert client.get(f"{PREFIX}/status").json()["paused"]["paused"] is False
