@@ -119,7 +119,7 @@ def test_import_add_list_show_never_print_a_password(tmp_path, env, mail_servers
         ),
         (
             "not-a-key",
-            "config error: AUTO_SCALER_SECRET_KEY=**********: must be a Fernet key (44 "
+            "config error: AUTO_SCALER_SECRET_KEY=********: must be a Fernet key (44 "
             "characters of URL-safe base64; make one with `warmup-autoscaler mailbox "
             "keygen`), or several separated by commas (the first encrypts) (it is not "
             "a valid Fernet key)",
