@@ -46,6 +46,7 @@ WITH_INPUT = {
     "GET /api/auto-scaler/history",
     "GET /api/auto-scaler/samples",
     "GET /api/auto-scaler/whatif",
+    "GET /api/warmup/mailboxes/{mailbox_id}",
 }
 MIN_CASES_WITH_INPUT = 10
 CASES: Counter[str] = Counter()
@@ -60,6 +61,8 @@ OPERATIONS = [
     ("GET", f"{P}/samples"),
     ("GET", f"{P}/whatif"),
     ("GET", "/healthz"),
+    ("GET", "/api/warmup/mailboxes"),
+    ("GET", "/api/warmup/mailboxes/{mailbox_id}"),
 ]
 
 

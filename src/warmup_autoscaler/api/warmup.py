@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 
+from warmup_autoscaler.api.errors import ApiError
+from warmup_autoscaler.api.history import MAX_ID, RESPONSES
 from warmup_autoscaler.errors import StoreError
 from warmup_autoscaler.store.database import Database
 from warmup_autoscaler.warmup.stats import Figures, figures
@@ -48,7 +50,7 @@ def warmup_router(db: Database) -> APIRouter:
         per, _ = figures(db, mailbox_id)
         return {**account.public_dict(), "figures": per.get(mailbox_id, Figures()).to_dict()}
 
-    @router.get("/mailboxes")
+    @router.get("/mailboxes", responses=RESPONSES)
     async def list_mailboxes() -> dict[str, Any]:
         """Every warmup mailbox with its settings and 7-day figures, and the pool's totals."""
         try:
@@ -56,18 +58,22 @@ def warmup_router(db: Database) -> APIRouter:
         except StoreError as exc:
             raise _unavailable(exc) from exc
 
-    @router.get("/mailboxes/{mailbox_id}")
-    async def get_mailbox(mailbox_id: int = Path(ge=1)) -> dict[str, Any]:
+    @router.get(
+        "/mailboxes/{mailbox_id}",
+        responses={**RESPONSES, 404: {"description": "No warmup account for this mailbox"}},
+    )
+    async def get_mailbox(mailbox_id: int = Path(ge=1, le=MAX_ID)) -> dict[str, Any]:
         """One warmup mailbox: settings, safety state and 7-day figures."""
         try:
             found = await asyncio.to_thread(read_one, mailbox_id)
         except StoreError as exc:
             raise _unavailable(exc) from exc
         if found is None:
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_404_NOT_FOUND,
                 f"mailbox {mailbox_id} has no warmup account; add it with "
                 "`warmup-autoscaler mailbox add` or `mailbox import`",
+                field="mailbox_id",
             )
         return found
 
