@@ -90,10 +90,8 @@ def violations(imports: list[Import]) -> list[str]:
                     flag(i, "the worker runtime knows only the store, the config and its jobs")
         if _room(mod, p + "config"):
             allowed_lazy = not i.top_level and target == p + "platforms"
-            if (
-                ours
-                and not allowed_lazy
-                and not any(_room(target, p + r) for r in ("config", "errors", "policy"))
+            if ours and not allowed_lazy and not any(
+                _room(target, p + r) for r in ("config", "errors", "policy")
             ):
                 flag(i, "the config sits at the bottom (it asks the platform registry lazily)")
         if mod == p + "leadership":
